@@ -1,0 +1,101 @@
+"""Backend selection. A backend is a module implementing ``contract.Backend``; it is imported only
+when first asked for, so the NumPy backend works where MLX cannot be installed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+from types import ModuleType
+from typing import Iterator
+
+CHOICES = ("numpy", "mlx")
+_loaded: dict[str, ModuleType] = {}
+_current: str | None = None
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"backend name must be a str, got {type(name).__name__}")
+    key = name.lower()
+    if key not in CHOICES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(CHOICES)}")
+    return key
+
+
+def _mlx_install_hint() -> str:
+    if sys.platform == "darwin" and platform.machine() != "arm64":
+        return ("MLX runs only on Apple Silicon (arm64) Macs; this is an Intel Mac, so use the "
+                "numpy backend")
+    if sys.platform == "darwin":
+        return "install it with: pip install mlx"
+    return 'install it with: pip install "mlx[cpu]" (or "mlx[cuda]" for NVIDIA GPUs)'
+
+
+def load(name: str) -> ModuleType:
+    """The backend module for ``name``, imported on first use."""
+    key = _check_name(name)
+    if key not in _loaded:
+        if key == "numpy":
+            from lucid.backends import numpy_backend as mod
+        else:
+            try:
+                from lucid.backends import mlx_backend as mod
+            except ImportError as e:
+                raise ImportError(f"the mlx backend needs MLX, which could not be imported "
+                                  f"({e}); {_mlx_install_hint()}") from e
+        _loaded[key] = mod
+    return _loaded[key]
+
+
+def current() -> ModuleType:
+    """The active backend module (``LUCID_BACKEND`` or numpy until set_backend is called)."""
+    global _current
+    if _current is None:
+        _current = _check_name(os.environ.get("LUCID_BACKEND", "numpy"))
+    return load(_current)
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` ("numpy" or "mlx") the backend new tensors are created on."""
+    global _current
+    key = _check_name(name)
+    load(key)                   # fail here, before switching, if it cannot load
+    _current = key
+
+
+def get_backend() -> str:
+    """The name of the active backend."""
+    return current().name
+
+
+def available() -> list[str]:
+    """Names of the backends that can be loaded on this machine."""
+    out = []
+    for n in CHOICES:
+        try:
+            load(n)
+            out.append(n)
+        except ImportError:
+            pass
+    return out
+
+
+@contextlib.contextmanager
+def using_backend(name: str) -> Iterator[None]:
+    """Context manager: run the block with ``name`` active, then restore the previous backend."""
+    previous = get_backend()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def format_array(host_array, prefix: str, extras: list[str]) -> str:
+    """``Tensor([[1., 2.]], requires_grad=True)``: NumPy's layout under our own prefix."""
+    import numpy as np
+
+    body = np.array2string(host_array, separator=", ", prefix=prefix + "(")
+    return f"{prefix}({', '.join([body] + extras)})"

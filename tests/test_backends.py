@@ -1,0 +1,164 @@
+"""Backend switching, errors, dtypes, printing, random numbers, and the import rule."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lucid
+from lucid import backends
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_unknown_backend_lists_choices():
+    with pytest.raises(ValueError, match="numpy, mlx"):
+        lucid.set_backend("jax")
+
+
+def test_using_backend_restores_previous(backend):
+    other = "numpy" if backend == "mlx" else backend
+    with lucid.using_backend(other):
+        assert lucid.get_backend() == other
+    assert lucid.get_backend() == backend
+
+
+def test_env_variable_selects_backend():
+    code = "import lucid; print(lucid.get_backend()); print(lucid.zeros(1).backend)"
+    env = {"LUCID_BACKEND": "numpy", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out == ["numpy", "numpy"]
+    env["LUCID_BACKEND"] = "nope"
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=ROOT)
+    assert res.returncode != 0 and "unknown backend 'nope'" in res.stderr
+
+
+def test_missing_mlx_gives_install_command():
+    code = ("import sys; sys.modules['mlx'] = None; sys.modules['mlx.core'] = None\n"
+            "import lucid\ntry:\n    lucid.set_backend('mlx')\nexcept ImportError as e:\n"
+            "    print(e)\nprint(lucid.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True, env={"PATH": "/usr/bin:/bin"}).stdout
+    assert "pip install" in out and "mlx" in out
+    assert out.strip().endswith("numpy")          # the failed switch changed nothing
+
+
+def test_tensor_keeps_its_backend_and_to_moves_it(mlx_only):
+    t = lucid.tensor([1.0, 2.0])
+    assert t.backend == "mlx"
+    n = t.to("numpy")
+    assert n.backend == "numpy" and t.to("cpu").backend == "numpy"
+    np.testing.assert_array_equal(n.numpy(), [1.0, 2.0])
+    assert lucid.tensor([1.0], device="cpu").backend == "numpy"
+    assert lucid.tensor([1.0], device="gpu").backend == "mlx"
+
+
+def test_mixed_backends_raise_with_both_names(mlx_only):
+    a = lucid.tensor([1.0])
+    b = lucid.tensor([1.0], device="numpy")
+    for op in (lambda: a + b, lambda: b * a, lambda: lucid.concatenate([a, b])):
+        with pytest.raises(RuntimeError, match="backend") as e:
+            op()
+        assert "mlx" in str(e.value) and "numpy" in str(e.value)
+
+
+def test_float64_on_mlx_is_refused_not_downcast(mlx_only):
+    with pytest.raises(TypeError, match="float64"):
+        lucid.tensor([1.0], dtype="float64")
+    with pytest.raises(TypeError, match="float64"):
+        lucid.zeros(2, dtype=lucid.float64)
+    # float64 NumPy data without a dtype becomes float32, as for every float input
+    assert lucid.tensor(np.array([1.0])).dtype == lucid.float32
+
+
+def test_float64_works_on_numpy(numpy_backend):
+    t = lucid.tensor([1.0], dtype=lucid.float64)
+    assert t.dtype == lucid.float64 and t.numpy().dtype == np.float64
+
+
+def test_default_dtypes(backend):
+    assert lucid.tensor([1.0, 2.0]).dtype == lucid.float32
+    assert lucid.tensor(np.arange(3.0)).dtype == lucid.float32
+    assert lucid.tensor([1, 2]).dtype == lucid.int64
+    assert lucid.tensor([True]).dtype == lucid.bool_
+    assert lucid.arange(3).dtype == lucid.int64
+    assert lucid.arange(0.0, 1.0, 0.25).shape == (4,)
+
+
+def test_creation_functions(backend):
+    assert lucid.zeros(2, 3).shape == (2, 3) and lucid.zeros((2, 3)).shape == (2, 3)
+    assert lucid.ones(4).numpy().sum() == 4
+    assert lucid.empty(1, 2).shape == (1, 2)
+    np.testing.assert_array_equal(lucid.full((2,), 7.0).numpy(), [7.0, 7.0])
+    np.testing.assert_array_equal(lucid.arange(1, 7, 2).numpy(), [1, 3, 5])
+    x = lucid.tensor([[1.0, 2.0]])
+    assert lucid.zeros_like(x).shape == (1, 2) and lucid.ones_like(x).numpy().sum() == 2
+    np.testing.assert_array_equal(lucid.eye(2).numpy(), np.eye(2))
+    t = lucid.Tensor([1.0, 2.0], requires_grad=True)
+    assert t.requires_grad and t.shape == (2,) and t.ndim == 1
+
+
+def test_item_tolist_numpy(backend):
+    t = lucid.tensor([[1.5, 2.0]])
+    assert t.tolist() == [[1.5, 2.0]]
+    assert lucid.tensor(3.0).item() == 3.0
+    with pytest.raises(ValueError, match="one element"):
+        t.item()
+
+
+def test_repr_like_pytorch(numpy_backend):
+    assert repr(lucid.tensor([[1.0, 2.0]], requires_grad=True)) == \
+        "Tensor([[1., 2.]], requires_grad=True)"
+    assert repr(lucid.tensor([1, 2])) == "Tensor([1, 2])"
+    assert "grad_fn=<Mul>" in repr(lucid.tensor([1.0], requires_grad=True) * 2)
+
+
+def test_random_is_identical_across_backends():
+    values = {}
+    for name in backends.available():
+        with lucid.using_backend(name):
+            lucid.random.seed(42)
+            values[name] = [lucid.random.randn(3, 2).numpy(), lucid.random.rand(4).numpy(),
+                            lucid.random.uniform(-2, 3, (5,)).numpy(),
+                            lucid.random.randint(0, 10, (6,)).numpy(),
+                            lucid.random.permutation(7).numpy()]
+    ref = values["numpy"]
+    assert sorted(ref[4].tolist()) == list(range(7))
+    assert ref[2].min() >= -2 and ref[2].max() < 3
+    for name, vals in values.items():
+        for a, b in zip(vals, ref):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    lucid.random.seed(42)
+    again = lucid.random.randn(3, 2).numpy()
+    np.testing.assert_array_equal(again, ref[0])
+
+
+def test_random_argument_errors():
+    with pytest.raises(ValueError, match="low < high"):
+        lucid.random.randint(5, 5)
+    with pytest.raises(TypeError, match="seed"):
+        lucid.random.seed(1.5)
+
+
+def test_only_backends_random_and_serialization_import_numpy_or_mlx():
+    allowed = {"backends", "random.py", "serialization.py"}
+    offenders = []
+    for path in (ROOT / "lucid").rglob("*.py"):
+        rel = path.relative_to(ROOT / "lucid")
+        if rel.parts[0] in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{rel}: {n}" for n in names if n.split(".")[0] in ("numpy", "mlx")]
+    assert offenders == []
