@@ -87,3 +87,17 @@ def permutation(n: int, device: Any = None) -> Tensor:
 def bernoulli_mask(shape: Any, p_keep: float, device: Any = None) -> Tensor:
     """float32 mask of 1 with probability p_keep, else 0 (used by dropout)."""
     return _out((_gen.random(_shape_arg(shape)) < p_keep).astype(np.float32), None, device, False)
+
+
+def truncated_normal(mean: float, std: float, low: float, high: float, size: Any,
+                     dtype: Any = None, device: Any = None) -> Tensor:
+    """Normal(mean, std) samples redrawn until they fall in [low, high]."""
+    if not low < high:
+        raise ValueError(f"truncated_normal needs low < high, got {low}, {high}")
+    size = (size,) if isinstance(size, int) else tuple(size)
+    out = _gen.normal(mean, std, size)
+    bad = (out < low) | (out > high)
+    while bad.any():
+        out[bad] = _gen.normal(mean, std, int(bad.sum()))
+        bad = (out < low) | (out > high)
+    return _out(out, dtype, device, False)

@@ -1,0 +1,96 @@
+"""In-place parameter initialisers (PyTorch names and formulas), drawn from ``lucid.random``.
+
+Each writes into the given tensor under no_grad (the Parameter object is kept) and returns it."""
+
+from __future__ import annotations
+
+import math
+
+from lucid import random
+from lucid.autograd import no_grad
+from lucid.tensor import Tensor
+
+_GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv_transpose2d": 1.0, "sigmoid": 1.0,
+          "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity not in _GAINS:
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; choose one of "
+                         f"{sorted(_GAINS) + ['leaky_relu']}")
+    return _GAINS[nonlinearity]
+
+
+def fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
+    """fan_in = size(1) * receptive field, fan_out = size(0) * receptive field (PyTorch)."""
+    if t.ndim < 2:
+        raise ValueError(f"fan in/out need a tensor with at least 2 dims, got shape {t.shape}")
+    rf = 1
+    for s in t.shape[2:]:
+        rf *= s
+    return t.shape[1] * rf, t.shape[0] * rf
+
+
+def _fan(t: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fi, fo = fan_in_and_fan_out(t)
+    return fi if mode == "fan_in" else fo
+
+
+@no_grad()
+def _write(t: Tensor, values: Tensor) -> Tensor:
+    t.data = t._be.asarray(values.numpy(), t._be.dtype_name(t.data))
+    return t
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    return _write(t, random.uniform(a, b, t.shape, device="numpy"))
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    return _write(t, random.normal(mean, std, t.shape, device="numpy"))
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0) -> Tensor:
+    return _write(t, random.truncated_normal(mean, std, a, b, t.shape, device="numpy"))
+
+
+def constant_(t: Tensor, val: float) -> Tensor:
+    with no_grad():
+        return t.fill_(val)
+
+
+def zeros_(t: Tensor) -> Tensor:
+    return constant_(t, 0.0)
+
+
+def ones_(t: Tensor) -> Tensor:
+    return constant_(t, 1.0)
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    fi, fo = fan_in_and_fan_out(t)
+    bound = gain * math.sqrt(6.0 / (fi + fo))
+    return uniform_(t, -bound, bound)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    fi, fo = fan_in_and_fan_out(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu") -> Tensor:
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
+    bound = math.sqrt(3.0) * std
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu") -> Tensor:
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))

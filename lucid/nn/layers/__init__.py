@@ -1,0 +1,1 @@
+"""Layers; each file holds one family."""

@@ -1,0 +1,255 @@
+"""Module: the base of every layer. Parameters, buffers and submodules register by assignment."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, Iterator, NamedTuple
+
+from lucid import dtypes
+from lucid.tensor import Tensor, resolve_backend
+from lucid.nn.parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class. Subclasses assign Parameters, Tensors registered as buffers, and Modules as
+    attributes, and write ``forward``; call the module, not ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        params, bufs, mods = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._on_parameter_set(name, value)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            mods[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter '{name}' "
+                                "(a Parameter or None is expected)")
+            params[name] = None
+        elif name in bufs:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer '{name}' "
+                                "(a Tensor or None is expected)")
+            bufs[name] = value
+        elif name in mods:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule '{name}' "
+                                "(a Module or None is expected)")
+            mods[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _on_parameter_set(self, name: str, value: Parameter) -> None:
+        """Hook for subclasses that must react when a parameter is (re)assigned."""
+
+    def _forget(self, name: str) -> None:
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if any(name in d for d in (self._parameters, self._buffers, self._modules)):
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter needs a Parameter or None, got {type(param).__name__}")
+        self._forget(name)
+        if param is None:
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer needs a Tensor or None, got {type(tensor).__name__}")
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+        else:
+            self._non_persistent.discard(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        self._forget(name)
+        self._modules[name] = module
+
+    # -- traversal ---------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, "Module"]]:
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named(self, store: str, recurse: bool) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        mods = self.named_modules() if recurse else [("", self)]
+        for prefix, m in mods:
+            for name, t in getattr(m, store).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{prefix}.{name}" if prefix else name), t
+
+    def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, Parameter) pairs; a parameter shared by two modules appears once."""
+        return self._named("_parameters", recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse):
+            yield p
+
+    def named_buffers(self, recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named("_buffers", recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse):
+            yield b
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name, detached."""
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for prefix, m in self.named_modules():
+            for name, t in list(m._parameters.items()) + [
+                    (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
+                if t is not None:
+                    out[f"{prefix}.{name}" if prefix else name] = t.detach()
+        return out
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into the existing Parameters and buffers (the objects an optimizer holds
+        stay the same), converting to this module's backend and dtype. With ``strict``, missing or
+        unexpected keys and shape mismatches raise a ValueError naming them all."""
+        own: dict[str, tuple[Module, str, Tensor]] = {}
+        for prefix, m in self.named_modules():
+            for name, t in list(m._parameters.items()) + [
+                    (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
+                if t is not None:
+                    own[f"{prefix}.{name}" if prefix else name] = (m, name, t)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = [f"{k}: checkpoint {tuple(_shape(state_dict[k]))} vs model {own[k][2].shape}"
+                      for k in own if k in state_dict and tuple(_shape(state_dict[k])) != own[k][2].shape]
+        if mismatched:
+            raise ValueError("shape mismatch loading state_dict: " + "; ".join(mismatched))
+        if strict and (missing or unexpected):
+            raise ValueError(f"error loading state_dict into {type(self).__name__}: missing keys "
+                           f"{missing}, unexpected keys {unexpected}")
+        for k, (m, name, t) in own.items():
+            if k in state_dict:
+                src = state_dict[k]
+                src = src if isinstance(src, Tensor) else Tensor(src)
+                t.data = t._be.asarray(src.numpy(), t._be.dtype_name(t.data))
+                m._after_load(name)
+        return IncompatibleKeys(missing, unexpected)
+
+    def _after_load(self, name: str) -> None:
+        """Hook for subclasses after a tensor of theirs was loaded."""
+
+    # -- modes and movement ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, flag: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(flag)
+        return self
+
+    def to(self, target: Any) -> "Module":
+        """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu")
+        or cast floating ones to a dtype. The Parameter objects stay the same."""
+        is_backend = isinstance(target, str) and target.lower().split(":")[0] in (
+            "cpu", "gpu", "numpy", "mlx")
+        be = resolve_backend(target) if is_backend else None
+        dt = None if is_backend else dtypes.get(target)
+        for t in list(self.parameters()) + list(self.buffers()):
+            if be is not None:
+                t.data = be.asarray(t.numpy(), t._be.dtype_name(t.data))
+                t._be = be
+                t.grad = None if t.grad is None else t.grad.to(target)
+            elif t.dtype.is_floating:
+                t.data = t._be.astype(t.data, dt.name)
+        return self
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        """Call fn on every submodule (children first) and then on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- calling and printing ----------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _shape(v: Any) -> tuple:
+    return tuple(v.shape)

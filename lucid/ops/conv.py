@@ -1,0 +1,160 @@
+"""Convolution Functions. The only file that knows the backends' layouts (NHWC input, OHWI weight);
+the public layout is PyTorch's NCHW / OIHW, changed here once per call.
+
+Every pass — forward, input gradient, weight gradient, and the transposed convolution — is one call
+of the backend's ``conv2d`` primitive:
+- input gradient: a flipped conv of the output gradient, dilated by the stride, with the weight's
+  in/out channels swapped per group;
+- weight gradient: a conv of the input (batch and channels swapped) by the output gradient, with
+  the roles of stride and dilation swapped.
+The primitive takes only non-negative padding; a negative pad (a crop) is done here by slicing.
+"""
+
+from __future__ import annotations
+
+from lucid.autograd import Function
+
+Pair = tuple[int, int]
+_TO_NHWC, _TO_NCHW, _TO_OHWI = (0, 2, 3, 1), (0, 3, 1, 2), (0, 2, 3, 1)
+
+
+def out_size(n: int, k: int, stride: int, lo: int, hi: int, dilation: int) -> int:
+    """Output length of a conv along one axis."""
+    return (n + lo + hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def _conv_s1(be, x, w, lo: Pair, hi: Pair, dilation: Pair, in_dil: Pair, groups: int, flip: bool):
+    """Stride-1 conv whose pads may be negative: pad by max(0, p) and crop the output."""
+    out = be.conv2d(x, w, (1, 1), tuple(max(0, p) for p in lo), tuple(max(0, p) for p in hi),
+                    dilation, in_dil, groups, flip)
+    crop_lo = [max(0, -p) for p in lo]
+    crop_hi = [max(0, -p) for p in hi]
+    if any(crop_lo) or any(crop_hi):
+        h, w_ = out.shape[1], out.shape[2]
+        out = be.getitem(out, (slice(None), slice(crop_lo[0], h - crop_hi[0]),
+                               slice(crop_lo[1], w_ - crop_hi[1])))
+    return out
+
+
+def _swap_io(be, w, groups: int):
+    """(O, kh, kw, C/g) -> (C, kh, kw, O/g): the weight of the adjoint conv, per group."""
+    o, kh, kw, cg = w.shape
+    og = o // groups
+    w = be.reshape(w, (groups, og, kh, kw, cg))
+    w = be.transpose(w, (0, 4, 2, 3, 1))
+    return be.reshape(w, (groups * cg, kh, kw, og))
+
+
+def conv_forward(be, x, w, stride: Pair, lo: Pair, hi: Pair, dilation: Pair, groups: int):
+    """x (N, H, W, C), w (O, kh, kw, C/g), pads >= 0 -> (N, Ho, Wo, O)."""
+    return be.conv2d(x, w, stride, lo, hi, dilation, (1, 1), groups, False)
+
+
+def conv_input_grad(be, g, w, in_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dilation: Pair,
+                    groups: int):
+    """d(conv)/dx applied to g (N, Ho, Wo, O) -> (N, H, W, C): the transposed convolution."""
+    kh, kw = w.shape[1], w.shape[2]
+    ho, wo = g.shape[1], g.shape[2]
+    plo, phi = [], []
+    for n, k, s, p_lo, d, m in zip(in_hw, (kh, kw), stride, lo, dilation, (ho, wo)):
+        plo.append(d * (k - 1) - p_lo)
+        phi.append(n - 1 - (m - 1) * s + p_lo)   # makes the result exactly n long
+    return _conv_s1(be, g, _swap_io(be, w, groups), tuple(plo), tuple(phi), dilation, stride,
+                    groups, True)
+
+
+def conv_weight_grad(be, x, g, k_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dilation: Pair,
+                     groups: int):
+    """d(conv)/dw applied to g: x (N, H, W, C), g (N, Ho, Wo, O) -> (O, kh, kw, C/g)."""
+    n, h, w_, c = x.shape
+    o, ho, wo = g.shape[3], g.shape[1], g.shape[2]
+    cg = c // groups
+    # The batch becomes the channel axis: x -> (C/g, H, W, g*N) with group-major channels.
+    xt = be.transpose(be.reshape(x, (n, h, w_, groups, cg)), (4, 1, 2, 3, 0))
+    xt = be.reshape(xt, (cg, h, w_, groups * n))
+    gt = be.transpose(g, (3, 1, 2, 0))                                   # (O, Ho, Wo, N)
+    # Only the input rows the kernel reaches are needed: trim the high pad to that.
+    need = [(k - 1) * d + s * (m - 1) + 1 - size - p for k, d, s, m, size, p in
+            zip(k_hw, dilation, stride, (ho, wo), (h, w_), lo)]
+    hi_eff = tuple(max(0, min(p, q)) for p, q in zip(hi, need))
+    out = be.conv2d(xt, gt, dilation, lo, hi_eff, stride, (1, 1), groups, False)  # (C/g, kh', kw', O)
+    if out.shape[1] != k_hw[0] or out.shape[2] != k_hw[1]:
+        out = be.getitem(out, (slice(None), slice(0, k_hw[0]), slice(0, k_hw[1])))
+    return be.transpose(out, (3, 1, 2, 0))
+
+
+class Conv2d(Function):
+    """y = conv(x, w). x NCHW (or NHWC when channels_last), w OIHW; zero pads lo/hi >= 0."""
+
+    def forward(self, x, w, stride=(1, 1), lo=(0, 0), hi=(0, 0), dilation=(1, 1), groups=1,
+                channels_last=False):
+        be = self.be
+        self.opts = (stride, lo, hi, dilation, groups)
+        self.channels_last = channels_last
+        xh = x if channels_last else be.transpose(x, _TO_NHWC)
+        wh = be.transpose(w, _TO_OHWI)
+        self.save_for_backward(xh, wh)
+        y = conv_forward(be, xh, wh, stride, lo, hi, dilation, groups)
+        return y if channels_last else be.transpose(y, _TO_NCHW)
+
+    def backward(self, g):
+        be = self.be
+        xh, wh = self.saved
+        stride, lo, hi, dilation, groups = self.opts
+        gh = g if self.channels_last else be.transpose(g, _TO_NHWC)
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            gx = conv_input_grad(be, gh, wh, (xh.shape[1], xh.shape[2]), stride, lo, hi,
+                                 dilation, groups)
+            gx = gx if self.channels_last else be.transpose(gx, _TO_NCHW)
+        if self.needs_input_grad[1]:
+            gw = conv_weight_grad(be, xh, gh, (wh.shape[1], wh.shape[2]), stride, lo, hi,
+                                  dilation, groups)
+            gw = be.transpose(gw, _TO_NCHW)
+        return gx, gw
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of Conv2d: x NCHW (or NHWC), w (C_in, C_out/g, kh, kw) as in PyTorch.
+
+    With padding p and output_padding q, the output has
+    H_out = (H - 1) * stride - 2p + dilation * (kh - 1) + q + 1 rows: the conv picture pads p on
+    the low side and p - q on the high side of the (larger) output."""
+
+    def forward(self, x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
+                dilation=(1, 1), groups=1, channels_last=False):
+        be = self.be
+        self.channels_last = channels_last
+        xh = x if channels_last else be.transpose(x, _TO_NHWC)
+        wh = be.transpose(w, _TO_OHWI)           # the conv picture: O' = C_in, I'/g = C_out/g
+        kh, kw = wh.shape[1], wh.shape[2]
+        out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + q + 1 for n, s, p, d, k, q in zip(
+            (xh.shape[1], xh.shape[2]), stride, padding, dilation, (kh, kw), output_padding))
+        hi = tuple(p - q for p, q in zip(padding, output_padding))
+        self.opts = (stride, tuple(padding), hi, dilation, groups)
+        self.save_for_backward(xh, wh)
+        y = conv_input_grad(be, xh, wh, out_hw, stride, tuple(padding), hi, dilation, groups)
+        return y if channels_last else be.transpose(y, _TO_NCHW)
+
+    def backward(self, g):
+        be = self.be
+        xh, wh = self.saved
+        stride, lo, hi, dilation, groups = self.opts
+        gh = g if self.channels_last else be.transpose(g, _TO_NHWC)
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            # The forward conv of the output-space gradient. A negative high pad (output_padding
+            # larger than padding) means those last rows never reach x: crop them.
+            crop = tuple(max(0, -p) for p in hi)
+            gh_c = gh
+            if any(crop):
+                gh_c = be.getitem(gh, (slice(None), slice(0, gh.shape[1] - crop[0]),
+                                       slice(0, gh.shape[2] - crop[1])))
+            gx = conv_forward(be, gh_c, wh, stride, lo, tuple(max(0, p) for p in hi), dilation,
+                              groups)
+            gx = gx if self.channels_last else be.transpose(gx, _TO_NCHW)
+        if self.needs_input_grad[1]:
+            gw = conv_weight_grad(be, gh, xh, (wh.shape[1], wh.shape[2]), stride, lo,
+                                  tuple(max(0, p) for p in hi), dilation, groups)
+            gw = be.transpose(gw, _TO_NCHW)
+        return gx, gw
