@@ -151,6 +151,10 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     view = as_strided(x, (n, ho, wo, kh, kw, g, cg),
                       (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1],
                        sc * cg, sc), writeable=False)
+    if g > 1 and cg == 1:
+        return _depthwise_taps(view, w, n, ho, wo, g, og)
+    if g > 1 and ho * wo <= 64 and og == 1:
+        return _small_output(x, w, stride, dilation, n, ho, wo, g, cg)
     m, k = n * ho * wo, kh * kw * cg
     wmat = np.ascontiguousarray(w).reshape(g, og, k).transpose(0, 2, 1)       # (g, K, Og)
     if g == 1:
@@ -159,6 +163,36 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     cols = view.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, k)               # one copy
     out = np.matmul(cols, wmat)                                                # (g, M, Og)
     return out.transpose(1, 0, 2).reshape(n, ho, wo, o)
+
+
+def _depthwise_taps(view, w, n, ho, wo, g, og):
+    """One input channel per group (depthwise): a multiply-add per kernel tap over whole feature
+    maps. im2col would gather along the channel axis, which costs far more than the arithmetic."""
+    kh, kw = w.shape[1], w.shape[2]
+    wt = w.reshape(g, og, kh, kw)
+    out = np.zeros((n, ho, wo, g, og), dtype=np.result_type(view.dtype, w.dtype))
+    tmp = np.empty_like(out)
+    for a in range(kh):
+        for b in range(kw):
+            np.multiply(view[:, :, :, a, b, :, :], wt[:, :, a, b], out=tmp)   # (N,Ho,Wo,g,og)
+            out += tmp
+    return out.reshape(n, ho, wo, g * og)
+
+
+def _small_output(x, w, stride, dilation, n, ho, wo, g, cg):
+    """Few output pixels, a large kernel, one output channel per group: the shape of a grouped
+    conv's weight gradient. One product-and-sum per output pixel over contiguous windows."""
+    kh, kw = w.shape[1], w.shape[2]
+    wt = np.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(kh, kw, g, cg)  # (kh, kw, g, cg)
+    out = np.empty((n, ho, wo, g), dtype=np.result_type(x.dtype, w.dtype))
+    xg = x.reshape(x.shape[0], x.shape[1], x.shape[2], g, cg)
+    for p in range(ho):
+        for q in range(wo):
+            r0, c0 = p * stride[0], q * stride[1]
+            win = xg[:, r0:r0 + dilation[0] * (kh - 1) + 1:dilation[0],
+                     c0:c0 + dilation[1] * (kw - 1) + 1:dilation[1]]          # (N, kh, kw, g, cg)
+            out[:, p, q, :] = np.einsum("nhwgc,hwgc->ng", win, wt)
+    return out
 
 
 def eval(*arrays):  # noqa: A001 - NumPy is eager: nothing to do

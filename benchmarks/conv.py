@@ -1,0 +1,130 @@
+"""Conv fwd and fwd+bwd timings: lucid (numpy), lucid (mlx), raw MLX and torch (if importable).
+
+Run with ``make bench`` (or ``python benchmarks/conv.py --reps 5``). One thread each, so the
+numbers compare implementations rather than thread pools. Prints milliseconds per call (median)
+and the ratios the project tracks: lucid-mlx / raw-mlx and lucid-numpy / torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import numpy as np  # noqa: E402
+
+import lucid  # noqa: E402
+import lucid.nn.functional as F  # noqa: E402
+from lucid import backends  # noqa: E402
+
+# name: (N, C_in, C_out, H, k, stride, padding, dilation, groups)
+WORKLOADS = {
+    "bayar 3->3 256² k5": (16, 3, 3, 256, 5, 1, 2, 1, 1),
+    "mid 32->64 32² k3": (32, 32, 64, 32, 3, 1, 1, 1, 1),
+    "depthwise 64 g64": (32, 64, 64, 32, 3, 1, 1, 1, 64),
+    "grouped g4 64->64": (32, 64, 64, 32, 3, 1, 1, 1, 4),
+    "pointwise 64->128": (32, 64, 128, 32, 1, 1, 0, 1, 1),
+    "strided 5x5 s2": (32, 32, 64, 32, 5, 2, 2, 1, 1),
+    "dilated 3x3 d2": (32, 32, 64, 32, 3, 1, 2, 2, 1),
+}
+
+
+def timeit(fn, reps: int) -> float:
+    fn()                                      # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def lucid_case(backend, shape, reps):
+    n, ci, co, h, k, s, p, d, g = shape
+    rng = np.random.default_rng(0)
+    with lucid.using_backend(backend):
+        x = lucid.tensor(rng.standard_normal((n, ci, h, h)), requires_grad=True)
+        w = lucid.tensor(rng.standard_normal((co, ci // g, k, k)) * 0.1, requires_grad=True)
+        be = backends.current()
+
+        def fwd():
+            with lucid.no_grad():
+                y = F.conv2d(x, w, None, s, p, d, g)
+            be.eval(y.data)
+
+        def fwd_bwd():
+            x.grad = w.grad = None
+            y = F.conv2d(x, w, None, s, p, d, g)
+            y.sum().backward()
+            be.eval(x.grad.data, w.grad.data)
+
+        return timeit(fwd, reps), timeit(fwd_bwd, reps)
+
+
+def raw_mlx_case(shape, reps):
+    import mlx.core as mx
+    n, ci, co, h, k, s, p, d, g = shape
+    rng = np.random.default_rng(0)
+    x = mx.array(rng.standard_normal((n, h, h, ci)).astype(np.float32))
+    w = mx.array((rng.standard_normal((co, k, k, ci // g)) * 0.1).astype(np.float32))
+
+    def f(x, w):
+        return mx.conv2d(x, w, stride=s, padding=p, dilation=d, groups=g)
+
+    grad = mx.value_and_grad(lambda x, w: f(x, w).sum(), argnums=(0, 1))
+    return (timeit(lambda: mx.eval(f(x, w)), reps),
+            timeit(lambda: mx.eval(grad(x, w)), reps))
+
+
+def torch_case(shape, reps):
+    import torch
+    torch.set_num_threads(1)
+    n, ci, co, h, k, s, p, d, g = shape
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((n, ci, h, h)), dtype=torch.float32, requires_grad=True)
+    w = torch.tensor(rng.standard_normal((co, ci // g, k, k)) * 0.1, dtype=torch.float32,
+                     requires_grad=True)
+
+    def fwd():
+        with torch.no_grad():
+            torch.nn.functional.conv2d(x, w, None, s, p, d, g)
+
+    def fwd_bwd():
+        x.grad = w.grad = None
+        torch.nn.functional.conv2d(x, w, None, s, p, d, g).sum().backward()
+
+    return timeit(fwd, reps), timeit(fwd_bwd, reps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", default=None, help="substring of a workload name")
+    args = ap.parse_args()
+    have_mlx = "mlx" in backends.available()
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    head = f"{'workload':22} {'pass':7} {'lucid-np':>9} {'lucid-mlx':>9} {'raw-mlx':>9} " \
+           f"{'torch':>9} {'mlx/raw':>8} {'np/torch':>8}"
+    print(head + "\n" + "-" * len(head))
+    for name, shape in WORKLOADS.items():
+        if args.only and args.only not in name:
+            continue
+        ln = lucid_case("numpy", shape, args.reps)
+        lm = lucid_case("mlx", shape, args.reps) if have_mlx else (float("nan"),) * 2
+        rm = raw_mlx_case(shape, args.reps) if have_mlx else (float("nan"),) * 2
+        tt = torch_case(shape, args.reps) if have_torch else (float("nan"),) * 2
+        for i, label in enumerate(("fwd", "fwd+bwd")):
+            print(f"{name:22} {label:7} {ln[i]:9.1f} {lm[i]:9.1f} {rm[i]:9.1f} {tt[i]:9.1f} "
+                  f"{lm[i] / rm[i]:8.2f} {ln[i] / tt[i]:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
