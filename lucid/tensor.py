@@ -239,6 +239,14 @@ class Tensor:
     def __ne__(self, o): return _not(_compare(self, self._lift(o), "equal"))  # type: ignore
     __hash__ = object.__hash__
 
+    def __or__(self, o): return _logical(self, self._lift(o), True)
+    def __and__(self, o): return _logical(self, self._lift(o), False)
+
+    def __invert__(self) -> "Tensor":
+        if self.dtype != dtypes.bool_:
+            raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
+        return _not(self)
+
     def __getitem__(self, index: Any) -> "Tensor":
         return apply(M.GetItem, self, index=self._index(index))
 
@@ -527,3 +535,12 @@ def _compare(a: Tensor, b: Tensor, op: str) -> Tensor:
 
 def _not(t: Tensor) -> Tensor:
     return Tensor._wrap(t._be.equal(t.data, False), t._be)
+
+
+def _logical(a: Tensor, b: Tensor, is_or: bool) -> Tensor:
+    """Elementwise or / and of two bool tensors."""
+    if a.dtype != dtypes.bool_ or b.dtype != dtypes.bool_:
+        raise TypeError(f"| and & need bool tensors, got {a.dtype} and {b.dtype}")
+    be = a._be
+    out = be.where(a.data, True, b.data) if is_or else be.where(a.data, b.data, False)
+    return Tensor._wrap(out, be)

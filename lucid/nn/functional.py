@@ -172,3 +172,250 @@ def _pad_axis(x: Tensor, axis: int, lo: int, hi: int, mode: str, value: float) -
 
 def _with(shape: tuple, axis: int, size: int) -> tuple:
     return shape[:axis] + (size,) + shape[axis + 1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# activations
+
+
+def relu(x: Tensor) -> Tensor:
+    return x.relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return where(x > 0, x, x * negative_slope)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Φ(x); ``approximate="tanh"`` uses PyTorch's tanh approximation."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.7978845608028654).tanh())
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + (x * 0.7071067811865476).erf())
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.softmax(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.log_softmax(dim)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., in) @ weight (out, in).T + bias (out,)."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input features {x.shape[-1]} (shape {x.shape}) do not match "
+                         f"weight {weight.shape}")
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p (mask from ``lucid.random``), scale the rest 1/(1-p)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    mask = _random.bernoulli_mask(x.shape, 1.0 - p, device=x.backend)
+    return x * (mask * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# pooling (strided window taps, then a max or a sum over them)
+
+
+def _pool_geometry(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, int]:
+    """(output size, extra high-side padding) along one axis, PyTorch's rule for ceil_mode: the
+    last window must start inside the input or the low padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        raise ValueError(f"pooling window {k} (dilation {d}) is larger than the padded input "
+                         f"{n + 2 * p}")
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    extra = max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+    return out, extra
+
+
+def _taps(x: Tensor, k, s, d, out) -> Tensor:
+    """Stack of the kh*kw strided views: (kh*kw, N, C, Ho, Wo)."""
+    views = []
+    for a in range(k[0]):
+        for b in range(k[1]):
+            r, c = a * d[0], b * d[1]
+            views.append(x[..., r:r + s[0] * (out[0] - 1) + 1:s[0],
+                           c:c + s[1] * (out[1] - 1) + 1:s[1]])
+    return concatenate([v.unsqueeze(0) for v in views], 0)
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation):
+    k = A.pair(kernel_size, "kernel_size")
+    s = k if stride is None else A.pair(stride, "stride")
+    p = A.pair(padding, "padding", minimum=0)
+    d = A.pair(dilation, "dilation")
+    for pp, kk in zip(p, k):
+        if pp > kk // 2:
+            raise ValueError(f"pad {p} should be at most half of the kernel size {k}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"pooling expects (N, C, H, W) or (C, H, W) input, got shape {x.shape}")
+    return k, s, p, d
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Max over windows of (N, C, H, W); padding counts as -inf; the gradient goes to one maximum
+    per window."""
+    k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation)
+    (ho, eh), (wo, ew) = (_pool_geometry(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in
+                          zip(x.shape[-2:], k, s, p, d))
+    xp = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=float("-inf"))
+    from lucid.ops.pool import MaxOverTaps
+    return apply(MaxOverTaps, _taps(xp, k, s, d, (ho, wo)))
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over windows of (N, C, H, W). The divisor counts zero padding when count_include_pad;
+    window parts beyond the padded input (ceil_mode) never count."""
+    k, s, p, d = _pool_args(x, kernel_size, stride, padding, 1)
+    (ho, eh), (wo, ew) = (_pool_geometry(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in
+                          zip(x.shape[-2:], k, s, p))
+    xp = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh))
+    total = _taps(xp, k, s, d, (ho, wo)).sum(axis=0)
+    if not (eh or ew or (not count_include_pad and any(p))):
+        return total / float(k[0] * k[1])
+    from lucid.creation import ones
+    h, w = x.shape[-2:]
+    if count_include_pad:
+        mask = pad(ones(h + 2 * p[0], w + 2 * p[1], device=x.backend, dtype=x.dtype), (0, ew, 0, eh))
+    else:
+        mask = pad(ones(h, w, device=x.backend, dtype=x.dtype), (p[1], p[1] + ew, p[0], p[0] + eh))
+    count = _taps(mask, k, s, d, (ho, wo)).sum(axis=0)
+    return total / count
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Mean over the adaptive bins start = floor(i*H/out), end = ceil((i+1)*H/out) (PyTorch)."""
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    h, w = x.shape[-2:]
+    oh, ow = (h if o is None else o for o in output_size)
+    if h % oh == 0 and w % ow == 0:
+        lead = x.shape[:-2]
+        return x.reshape(lead + (oh, h // oh, ow, w // ow)).mean(axis=(-3, -1))
+    rows = []
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -(-((i + 1) * h) // oh)
+        cols = [x[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean(axis=(-2, -1))
+                for j in range(ow)]
+        rows.append(concatenate([c.unsqueeze(-1) for c in cols], -1).unsqueeze(-2))
+    return concatenate(rows, -2)
+
+
+# ---------------------------------------------------------------------------------------------
+# normalisation
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise (N, C, ...) per channel. Training: batch statistics (biased variance) and, when
+    running buffers are given, running = (1 - momentum)*running + momentum*batch (unbiased var)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.numel() // x.shape[1]
+        if n < 2:
+            raise ValueError(f"batch_norm in training needs more than 1 value per channel, got "
+                             f"input of shape {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) * (x - mean)).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            from lucid.autograd import no_grad
+            with no_grad():
+                m = mean.detach().reshape(-1)
+                v = var.detach().reshape(-1) * (n / (n - 1))
+                running_mean.copy_(running_mean * (1 - momentum) + m * momentum)
+                running_var.copy_(running_var * (1 - momentum) + v * momentum)
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (x - mean) / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy of logits (N, C) with integer class targets (N,), via a stable log-softmax.
+    With label_smoothing ε: (1-ε)·(-log p_target) + ε·mean_c(-log p_c)."""
+    if input.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=input.backend)
+    if target.dtype.is_floating or target.shape != (input.shape[0],):
+        raise ValueError(f"cross_entropy expects integer targets of shape ({input.shape[0]},), "
+                         f"got {target.dtype} {target.shape}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    logp = input.log_softmax(-1)
+    from lucid.creation import arange
+    nll = -logp[arange(input.shape[0], device=input.backend), target]
+    if label_smoothing:
+        nll = nll * (1.0 - label_smoothing) - logp.mean(axis=-1) * label_smoothing
+    return _reduce(nll, reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    from lucid.creation import arange
+    return _reduce(-input[arange(input.shape[0], device=input.backend), target], reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss needs equal shapes, got {input.shape} and {target.shape}")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Stable form: max(x, 0) - x*y + log(1 + exp(-|x|)) (with pos_weight p: the log term of
+    the positive part is scaled by p)."""
+    if input.shape != target.shape:
+        raise ValueError(f"target shape {target.shape} must equal input shape {input.shape}")
+    softplus_neg = (1.0 + (-input.abs()).exp()).log() + (-input).relu()   # log(1 + exp(-x))
+    if pos_weight is None:
+        loss = (1.0 - target) * input + softplus_neg
+    else:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * softplus_neg
+    return _reduce(loss, reduction)

@@ -1,0 +1,68 @@
+"""Linear, Identity and Flatten."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lucid import dtypes
+from lucid.creation import zeros
+from lucid.nn import conv_args as A
+from lucid.nn import functional as F
+from lucid.nn import init
+from lucid.nn.module import Module
+from lucid.nn.parameter import Parameter
+from lucid.tensor import Tensor
+
+
+class Linear(Module):
+    """y = x @ W.T + b; x (..., in_features) -> (..., out_features).
+    W (out, in) and b (out,) ~ U(±1/sqrt(in_features)) as PyTorch's default."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = A.positive_int(in_features, "in_features")
+        self.out_features = A.positive_int(out_features, "out_features")
+        dt = dtypes.get(dtype) or dtypes.float32
+        self.weight = Parameter(zeros(out_features, in_features, dtype=dt, device=device))
+        if bias:
+            self.bias = Parameter(zeros(out_features, dtype=dt, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.in_features)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+class Identity(Module):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Flatten(Module):
+    """Flatten dims start_dim..end_dim (default: all but the batch)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,8 @@
+"""Optimizers and learning-rate schedules."""
+
+from lucid.optim import lr_scheduler
+from lucid.optim.adam import Adam, AdamW
+from lucid.optim.optimizer import Optimizer
+from lucid.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]

@@ -1,0 +1,55 @@
+"""Adam and AdamW (PyTorch's update rules, without amsgrad)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from lucid.optim.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²;
+    p = p − lr/(1 − β1ᵗ) · m / (sqrt(v)/sqrt(1 − β2ᵗ) + eps). Adam adds wd·p to g; AdamW
+    instead shrinks p by (1 − lr·wd) first (decoupled weight decay)."""
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
+
+    def _update(self, p, grad, group, state):
+        be = p._be
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        data = p.data
+        if wd and self.decoupled:
+            data = be.multiply(data, 1.0 - lr * wd)
+        elif wd:
+            grad = be.add(grad, be.multiply(data, wd))
+        if not state:
+            zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
+            state.update(step=0, exp_avg=zeros, exp_avg_sq=zeros)
+        state["step"] += 1
+        t = state["step"]
+        m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
+        v = be.add(be.multiply(state["exp_avg_sq"], b2), be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        step_size = lr / (1.0 - b1 ** t)
+        denom = be.add(be.divide(be.sqrt(v), math.sqrt(1.0 - b2 ** t)), eps)
+        p.data = be.subtract(data, be.multiply(be.divide(m, denom), step_size))
+
+
+class AdamW(Adam):
+    decoupled = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)

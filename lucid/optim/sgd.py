@@ -1,0 +1,36 @@
+"""SGD with momentum, dampening, Nesterov and weight decay (PyTorch's update rule)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from lucid.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """g = grad + wd·p; buf = g (first step) or momentum·buf + (1 − dampening)·g;
+    g = g + momentum·buf (nesterov) or buf; p = p − lr·g."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        if momentum < 0:
+            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _update(self, p, grad, group, state):
+        be = p._be
+        if group["weight_decay"]:
+            grad = be.add(grad, be.multiply(p.data, group["weight_decay"]))
+        mu = group["momentum"]
+        if mu:
+            if "momentum_buffer" not in state:
+                buf = grad
+            else:
+                buf = be.add(be.multiply(state["momentum_buffer"], mu),
+                             be.multiply(grad, 1.0 - group["dampening"]))
+            state["momentum_buffer"] = buf
+            grad = be.add(grad, be.multiply(buf, mu)) if group["nesterov"] else buf
+        p.data = be.subtract(p.data, be.multiply(grad, group["lr"]))
