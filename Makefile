@@ -22,7 +22,7 @@ test: $(VENV)/.dev $(VENV)/.examples
 	$(PY) -m pytest -q
 
 demo: $(VENV)/.examples
-	$(PY) examples/manipulation_detection.py
+	$(PY) examples/quickstart.py
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/conv.py

@@ -118,8 +118,10 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen: set[int] = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator["Module"]:

@@ -1,0 +1,79 @@
+"""Datasets and a batching DataLoader (shuffled with ``lucid.random``)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from lucid import random
+from lucid.tensor import Tensor, stack
+
+
+class Dataset:
+    """Map-style dataset: ``__len__`` and ``__getitem__(i)``."""
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getitem__(self, i: int) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class TensorDataset(Dataset):
+    """Rows of equally long tensors: item i is ``tuple(t[i] for t in tensors)``."""
+
+    def __init__(self, *tensors: Tensor) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        n = tensors[0].shape[0]
+        for t in tensors:
+            if not isinstance(t, Tensor) or t.ndim == 0 or t.shape[0] != n:
+                raise ValueError(f"all tensors need the same first dimension {n}, got "
+                                 f"{getattr(t, 'shape', t)}")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def __getitem__(self, i: Any) -> tuple[Tensor, ...]:
+        return tuple(t[i] for t in self.tensors)
+
+
+class DataLoader:
+    """Batches of ``batch_size`` items; ``shuffle`` draws a new order from lucid.random each
+    epoch; ``drop_last`` skips a final short batch. A TensorDataset is batched by one gather per
+    tensor; other datasets by stacking their items."""
+
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False) -> None:
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.dataset, self.batch_size = dataset, batch_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        n = len(self.dataset)
+        order = random.permutation(n, device="numpy").tolist() if self.shuffle else list(range(n))
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if len(idx) < self.batch_size and self.drop_last:
+                return
+            yield self._batch(idx)
+
+    def _batch(self, idx: list[int]) -> Any:
+        if isinstance(self.dataset, TensorDataset):
+            return tuple(t[Tensor(idx, dtype="int64", device=t.backend)]
+                         for t in self.dataset.tensors)
+        items = [self.dataset[i] for i in idx]
+        if isinstance(items[0], tuple):
+            return tuple(_collate([it[j] for it in items]) for j in range(len(items[0])))
+        return _collate(items)
+
+
+def _collate(values: list) -> Any:
+    if isinstance(values[0], Tensor):
+        return stack(values)
+    return Tensor(values)
