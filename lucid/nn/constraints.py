@@ -106,24 +106,28 @@ class _EpsConstraint(Constraint):
 
 
 class SumToOne(_EpsConstraint):
+    """W / (ΣW + eps); subclasses change what is summed (the numerator)."""
+
     name = "sum_to_one"
 
-    def forward(self, w: Tensor) -> Tensor:
-        s = w.sum(axis=SLICE, keepdims=True)
-        bad = _degenerate(s, w.abs().sum(axis=SLICE, keepdims=True), self.eps)
-        k = w.shape[2] * w.shape[3]
-        return where(bad, _uniform_like(w, 1.0 / k), w / (where(bad, 1.0, s) + self.eps))
-
-
-class NonNegSumToOne(_EpsConstraint):
-    name = "nonneg_sum1"
+    def numerator(self, w: Tensor) -> Tensor:
+        return w
 
     def forward(self, w: Tensor) -> Tensor:
-        p = w.relu()
+        p = self.numerator(w)
         s = p.sum(axis=SLICE, keepdims=True)
         bad = _degenerate(s, w.abs().sum(axis=SLICE, keepdims=True), self.eps)
         k = w.shape[2] * w.shape[3]
         return where(bad, _uniform_like(w, 1.0 / k), p / (where(bad, 1.0, s) + self.eps))
+
+
+class NonNegSumToOne(SumToOne):
+    """max(W, 0) / (Σmax(W, 0) + eps)."""
+
+    name = "nonneg_sum1"
+
+    def numerator(self, w: Tensor) -> Tensor:
+        return w.relu()
 
 
 class UnitL2(_EpsConstraint):

@@ -91,3 +91,13 @@ def data_format(fmt: Any) -> bool:
     if not isinstance(fmt, str) or fmt.lower() not in DATA_FORMATS:
         raise ValueError(f"data_format must be 'channels_first' or 'channels_last', got {fmt!r}")
     return DATA_FORMATS[fmt.lower()]
+
+
+def output_padding(value: Any, stride: Pair, dilation: Pair) -> Pair:
+    """A transposed conv's output_padding: >= 0 and smaller than stride or dilation (PyTorch)."""
+    op = pair(value, "output_padding", minimum=0)
+    for q, s, d in zip(op, stride, dilation):
+        if q >= max(s, d):
+            raise ValueError(f"output_padding {op} must be smaller than stride {stride} or "
+                             f"dilation {dilation}")
+    return op

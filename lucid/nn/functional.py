@@ -86,11 +86,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     groups = A.positive_int(groups, "groups")
     stride, dilation = A.pair(stride, "stride"), A.pair(dilation, "dilation")
     padding = A.pair(padding, "padding", minimum=0)
-    output_padding = A.pair(output_padding, "output_padding", minimum=0)
-    for q, s, d in zip(output_padding, stride, dilation):
-        if q >= max(s, d):
-            raise ValueError(f"output_padding {output_padding} must be smaller than stride "
-                             f"{stride} or dilation {dilation}")
+    output_padding = A.output_padding(output_padding, stride, dilation)
     x, unbatched = _check_conv_input(input, weight, groups, last, transposed=True)
     if weight.shape[0] % groups:
         raise ValueError(f"weight in-channels {weight.shape[0]} not divisible by groups={groups}")

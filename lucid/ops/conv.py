@@ -67,7 +67,7 @@ def conv_weight_grad(be, x, g, k_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dil
                      groups: int):
     """d(conv)/dw applied to g: x (N, H, W, C), g (N, Ho, Wo, O) -> (O, kh, kw, C/g)."""
     n, h, w_, c = x.shape
-    o, ho, wo = g.shape[3], g.shape[1], g.shape[2]
+    ho, wo = g.shape[1], g.shape[2]
     cg = c // groups
     # The batch becomes the channel axis: x -> (C/g, H, W, g*N) with group-major channels.
     xt = be.transpose(be.reshape(x, (n, h, w_, groups, cg)), (4, 1, 2, 3, 0))

@@ -47,11 +47,7 @@ class _ConvNd(Module):
                 raise ValueError(f"ConvTranspose2d does not take padding={padding!r}; give an int "
                                  "or (ph, pw)")
             spec = A.pair(padding, "padding", minimum=0)
-            op = A.pair(output_padding, "output_padding", minimum=0)
-            for q, ss, dd in zip(op, s, d):
-                if q >= max(ss, dd):
-                    raise ValueError(f"output_padding {op} must be smaller than stride {s} or "
-                                     f"dilation {d}")
+            op = A.output_padding(output_padding, s, d)
         else:
             spec = A.padding_spec(padding)
             op = (0, 0)
