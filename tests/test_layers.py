@@ -105,7 +105,6 @@ def test_batch_norm_module_against_torch(backend, training):
     bn, tbn = nn.BatchNorm2d(3, momentum=0.2), torch.nn.BatchNorm2d(3, momentum=0.2)
     with torch.no_grad():
         tbn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
-    bn.weight.copy_(lucid.tensor([1.0, 2.0, 0.5])) if False else None
     with lucid.no_grad():
         bn.weight.copy_(lucid.tensor([1.0, 2.0, 0.5]))
     for _ in range(2):                                   # build up running statistics

@@ -157,23 +157,15 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, Tensor]":
         """Parameters and persistent buffers by dotted name, detached."""
         out: OrderedDict[str, Tensor] = OrderedDict()
-        for prefix, m in self.named_modules():
-            for name, t in list(m._parameters.items()) + [
-                    (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
-                if t is not None:
-                    out[f"{prefix}.{name}" if prefix else name] = t.detach()
+        for key, _, _, t in self._state_entries():
+            out[key] = t.detach()
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing Parameters and buffers (the objects an optimizer holds
         stay the same), converting to this module's backend and dtype. With ``strict``, missing or
         unexpected keys and shape mismatches raise a ValueError naming them all."""
-        own: dict[str, tuple[Module, str, Tensor]] = {}
-        for prefix, m in self.named_modules():
-            for name, t in list(m._parameters.items()) + [
-                    (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
-                if t is not None:
-                    own[f"{prefix}.{name}" if prefix else name] = (m, name, t)
+        own = {key: (m, name, t) for key, m, name, t in self._state_entries()}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = [f"{k}: checkpoint {tuple(_shape(state_dict[k]))} vs model {own[k][2].shape}"
@@ -190,6 +182,15 @@ class Module:
                 t.data = t._be.asarray(src.numpy(), t._be.dtype_name(t.data))
                 m._after_load(name)
         return IncompatibleKeys(missing, unexpected)
+
+    def _state_entries(self) -> Iterator[tuple[str, "Module", str, Tensor]]:
+        """(dotted key, owning module, attribute name, tensor) for every parameter and persistent
+        buffer: what a state dict holds, in PyTorch's order (own tensors, then children)."""
+        for prefix, m in self.named_modules():
+            for name, t in list(m._parameters.items()) + [
+                    (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
+                if t is not None:
+                    yield (f"{prefix}.{name}" if prefix else name), m, name, t
 
     def _after_load(self, name: str) -> None:
         """Hook for subclasses after a tensor of theirs was loaded."""

@@ -83,7 +83,20 @@ def conv_weight_grad(be, x, g, k_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dil
     return be.transpose(out, (3, 1, 2, 0))
 
 
-class Conv2d(Function):
+class _ConvFunction(Function):
+    """Layout changes shared by the conv Functions: the public NCHW (or channels-last NHWC)
+    activations and OIHW-style weights to and from the backend's NHWC / OHWI."""
+
+    channels_last = False
+
+    def to_nhwc(self, a):
+        return a if self.channels_last else self.be.transpose(a, _TO_NHWC)
+
+    def from_nhwc(self, a):
+        return a if self.channels_last else self.be.transpose(a, _TO_NCHW)
+
+
+class Conv2d(_ConvFunction):
     """y = conv(x, w). x NCHW (or NHWC when channels_last), w OIHW; zero pads lo/hi >= 0."""
 
     def forward(self, x, w, stride=(1, 1), lo=(0, 0), hi=(0, 0), dilation=(1, 1), groups=1,
@@ -91,22 +104,22 @@ class Conv2d(Function):
         be = self.be
         self.opts = (stride, lo, hi, dilation, groups)
         self.channels_last = channels_last
-        xh = x if channels_last else be.transpose(x, _TO_NHWC)
+        xh = self.to_nhwc(x)
         wh = be.transpose(w, _TO_OHWI)
         self.save_for_backward(xh, wh)
         y = conv_forward(be, xh, wh, stride, lo, hi, dilation, groups)
-        return y if channels_last else be.transpose(y, _TO_NCHW)
+        return self.from_nhwc(y)
 
     def backward(self, g):
         be = self.be
         xh, wh = self.saved
         stride, lo, hi, dilation, groups = self.opts
-        gh = g if self.channels_last else be.transpose(g, _TO_NHWC)
+        gh = self.to_nhwc(g)
         gx = gw = None
         if self.needs_input_grad[0]:
             gx = conv_input_grad(be, gh, wh, (xh.shape[1], xh.shape[2]), stride, lo, hi,
                                  dilation, groups)
-            gx = gx if self.channels_last else be.transpose(gx, _TO_NCHW)
+            gx = self.from_nhwc(gx)
         if self.needs_input_grad[1]:
             gw = conv_weight_grad(be, xh, gh, (wh.shape[1], wh.shape[2]), stride, lo, hi,
                                   dilation, groups)
@@ -114,7 +127,7 @@ class Conv2d(Function):
         return gx, gw
 
 
-class ConvTranspose2d(Function):
+class ConvTranspose2d(_ConvFunction):
     """The adjoint of Conv2d: x NCHW (or NHWC), w (C_in, C_out/g, kh, kw) as in PyTorch.
 
     With padding p and output_padding q, the output has
@@ -125,7 +138,7 @@ class ConvTranspose2d(Function):
                 dilation=(1, 1), groups=1, channels_last=False):
         be = self.be
         self.channels_last = channels_last
-        xh = x if channels_last else be.transpose(x, _TO_NHWC)
+        xh = self.to_nhwc(x)
         wh = be.transpose(w, _TO_OHWI)           # the conv picture: O' = C_in, I'/g = C_out/g
         kh, kw = wh.shape[1], wh.shape[2]
         out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + q + 1 for n, s, p, d, k, q in zip(
@@ -134,13 +147,13 @@ class ConvTranspose2d(Function):
         self.opts = (stride, tuple(padding), hi, dilation, groups)
         self.save_for_backward(xh, wh)
         y = conv_input_grad(be, xh, wh, out_hw, stride, tuple(padding), hi, dilation, groups)
-        return y if channels_last else be.transpose(y, _TO_NCHW)
+        return self.from_nhwc(y)
 
     def backward(self, g):
         be = self.be
         xh, wh = self.saved
         stride, lo, hi, dilation, groups = self.opts
-        gh = g if self.channels_last else be.transpose(g, _TO_NHWC)
+        gh = self.to_nhwc(g)
         gx = gw = None
         if self.needs_input_grad[0]:
             # The forward conv of the output-space gradient. A negative high pad (output_padding
@@ -152,7 +165,7 @@ class ConvTranspose2d(Function):
                                        slice(0, gh.shape[2] - crop[1])))
             gx = conv_forward(be, gh_c, wh, stride, lo, tuple(max(0, p) for p in hi), dilation,
                               groups)
-            gx = gx if self.channels_last else be.transpose(gx, _TO_NCHW)
+            gx = self.from_nhwc(gx)
         if self.needs_input_grad[1]:
             gw = conv_weight_grad(be, gh, xh, (wh.shape[1], wh.shape[2]), stride, lo,
                                   tuple(max(0, p) for p in hi), dilation, groups)
