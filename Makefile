@@ -22,13 +22,13 @@ test: $(VENV)/.dev $(VENV)/.examples
 	$(PY) -m pytest -q
 
 demo: $(VENV)/.examples
-	$(PY) examples/quickstart.py
+	$(PY) examples/manipulation_detection.py
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/conv.py
 
 lint: $(VENV)/.dev
-	$(PY) -m ruff check lucid tests
+	$(PY) -m ruff check --select F,E9 lucid tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

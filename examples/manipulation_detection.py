@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -23,7 +22,8 @@ import numpy as np
 import lucid
 import lucid.nn as nn
 import lucid.optim as optim
-from lucid import backends
+from _common import (confusion, default_backend, fit, predict, print_report, save_confusion,
+                     save_curves, save_kernels)
 
 CLASSES = {"binary": ["original", "median"],
            "multi": ["original", "median", "blur", "resample"],
@@ -31,24 +31,51 @@ CLASSES = {"binary": ["original", "median"],
 SKIMAGE = ["camera", "astronaut", "coffee", "chelsea", "brick", "grass", "gravel", "moon", "page",
            "text", "coins", "clock", "hubble_deep_field", "immunohistochemistry", "retina",
            "rocket", "cell", "colorwheel"]
+MIN_SIGMA = 1.5          # grey levels of sensor noise an "original" must show (see source_images)
+MIN_PATCH_STD = 5.0      # grey levels; flatter patches look the same in every class
 
 
 # -- data --------------------------------------------------------------------------------------
 
-def source_images() -> dict[str, np.ndarray]:
-    """Grayscale float images in [0, 255] (green channel of colour ones), at most 512 px a side."""
+def noise_sigma(img: np.ndarray) -> float:
+    """Immerkær's fast estimate of the noise standard deviation of an image, in grey levels."""
+    from scipy import ndimage
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+    r = ndimage.convolve(img, k)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * np.abs(r).mean() / 6)
+
+
+def source_images(min_sigma: float = MIN_SIGMA) -> dict[str, np.ndarray]:
+    """Grayscale float images in [0, 255] (green channel of colour ones), centre-cropped to at most
+    512×512 (cropping, not resizing, keeps each camera's own pixel statistics).
+
+    Only images with an estimated noise level of at least ``min_sigma`` grey levels serve as
+    originals: images that were already smoothed before they shipped (the motion-blurred clock,
+    the synthetic colour wheel, denoised or heavily compressed scans) are, pixel for pixel, close
+    to median-filtered ones, so labelling them "original" would teach the net nothing real."""
     import skimage.data
     from sklearn.datasets import load_sample_images
-    out = {}
-    for name in SKIMAGE:
-        out[name] = getattr(skimage.data, name)()
+    raw = {name: getattr(skimage.data, name)() for name in SKIMAGE}
+    raw["motorcycle"] = skimage.data.stereo_motorcycle()[0]          # the left view only
     for i, im in enumerate(load_sample_images().images):
-        out[f"sklearn_{i}"] = im
-    for name, im in out.items():
+        raw[f"sklearn_{i}"] = im
+    out = {}
+    for name, im in raw.items():
         im = im[..., 1] if im.ndim == 3 else im
-        step = int(np.ceil(max(im.shape) / 512))
-        out[name] = np.asarray(im[::step, ::step], dtype=np.float64)
+        h, w = im.shape
+        r, c = max(0, (h - 512) // 2), max(0, (w - 512) // 2)
+        im = np.asarray(im[r:r + 512, c:c + 512], dtype=np.float64)
+        if noise_sigma(im) >= min_sigma:
+            out[name] = im
     return out
+
+
+def half_scale(img: np.ndarray) -> np.ndarray:
+    """2×2 box-average downscale, rounded to 8 bits: the same scene as a cleaner camera would see
+    it. Used to add low-noise originals to training, so that the net cannot separate the classes
+    by noise level alone."""
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    return np.round(img[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)))
 
 
 def manipulate(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -71,38 +98,64 @@ def manipulate(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarr
 
 
 def split_sources(names: list[str], test_every: int = 4) -> tuple[list[str], list[str]]:
-    """Deterministic split by source image: every ``test_every``-th name (sorted) is a test image."""
+    """Deterministic split by source image: every ``test_every``-th sorted name is for testing."""
     names = sorted(names)
     test = names[1::test_every]
     return [n for n in names if n not in test], test
 
 
+def normalise(patches: np.ndarray) -> np.ndarray:
+    """(N, s, s) grey levels -> (N, 1, s, s) float32: each patch centred and divided by its mean
+    absolute Laplacian residual (+0.25 grey levels). Photos differ in noise level far more than
+    median filtering changes it, so this removes the level and leaves its structure to learn."""
+    p = patches
+    lap = np.abs(4 * p[:, 1:-1, 1:-1] - p[:, :-2, 1:-1] - p[:, 2:, 1:-1] - p[:, 1:-1, :-2]
+                 - p[:, 1:-1, 2:]).mean(axis=(1, 2)) / 4
+    p = (p - p.mean(axis=(1, 2), keepdims=True)) / (lap[:, None, None] + 0.25)
+    return p[:, None].astype(np.float32)
+
+
 def make_patches(images: dict[str, np.ndarray], names: list[str], classes: list[str],
-                 per_image: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``per_image`` random size×size patches of every manipulated version of every named image.
-    Returns x (N, 1, size, size) float32, (pixel - 128) / 16, and y (N,) int64."""
+                 per_image: int, size: int, seed: int,
+                 min_std: float = MIN_PATCH_STD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``per_image`` size×size patch locations per named image, each cut from every
+    manipulated version (so classes differ only by the manipulation, never by content). Flat
+    locations (original's std below ``min_std`` grey levels) are skipped: there every class looks
+    alike. Returns x (N, 1, size, size) float32 (see ``normalise``), y (N,) int64, and the source
+    index into ``names`` of every patch (N,)."""
     rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for name in names:
-        for label, kind in enumerate(classes):
-            m = manipulate(images[name], kind, rng)
-            h, w = m.shape
-            rows = rng.integers(0, h - size + 1, per_image)
-            cols = rng.integers(0, w - size + 1, per_image)
-            for r, c in zip(rows, cols):
-                xs.append(m[r:r + size, c:c + size])
+    xs, ys, src = [], [], []
+    for i, name in enumerate(names):
+        img = images[name]
+        versions = [manipulate(img, kind, rng) for kind in classes]
+        h, w = img.shape
+        rows = rng.integers(0, h - size + 1, 8 * per_image)
+        cols = rng.integers(0, w - size + 1, 8 * per_image)
+        keep = [(r, c) for r, c in zip(rows, cols)
+                if img[r:r + size, c:c + size].std() >= min_std][:per_image]
+        for r, c in keep:
+            for label, v in enumerate(versions):
+                xs.append(v[r:r + size, c:c + size])
                 ys.append(label)
-    x = ((np.stack(xs)[:, None] - 128.0) / 16.0).astype(np.float32)   # residuals of ~1 grey level stay O(0.1)
-    return x, np.array(ys, dtype=np.int64)
+                src.append(i)
+    return normalise(np.stack(xs)), np.array(ys, dtype=np.int64), np.array(src, dtype=np.int64)
 
 
-def make_dataset(task: str, per_image: int, size: int, seed: int):
+def make_dataset(task: str, per_image: int, size: int, seed: int) -> dict:
+    """Train and test patches from disjoint source images; training also sees every training
+    image at half scale. Returns a dict with x_train, y_train, src_train, x_test, y_test,
+    src_test, train_names, test_names, classes."""
     images = source_images()
     train_names, test_names = split_sources(list(images))
+    train_all = train_names + [f"{n}@half" for n in train_names]
+    for n in train_names:
+        images[f"{n}@half"] = half_scale(images[n])
     classes = CLASSES[task]
-    xtr, ytr = make_patches(images, train_names, classes, per_image, size, seed)
-    xte, yte = make_patches(images, test_names, classes, per_image, size, seed + 1)
-    return (xtr, ytr), (xte, yte), (train_names, test_names)
+    xtr, ytr, str_ = make_patches(images, train_all, classes, per_image, size, seed)
+    xte, yte, ste = make_patches(images, test_names, classes, per_image, size, seed + 1)
+    return {"x_train": xtr, "y_train": ytr, "src_train": str_, "x_test": xte, "y_test": yte,
+            "src_test": ste, "train_names": train_all, "test_names": test_names,
+            "classes": classes}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -120,80 +173,40 @@ def build_model(first_layer: str, n_classes: int, size: int) -> nn.Sequential:
     else:
         raise ValueError(f"--first-layer must be constrained, plain or none, got {first_layer!r}")
     c0 = 3 if first else 1
-    feat = size // 4
+    feat = size // 8
     return nn.Sequential(
         *first,
-        nn.Conv2d(c0, 16, 3, padding=1), nn.BatchNorm2d(16), nn.Tanh(), nn.MaxPool2d(2),
+        nn.Conv2d(c0, 16, 5, stride=2, padding=2), nn.BatchNorm2d(16), nn.Tanh(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.Tanh(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * feat * feat, 64), nn.Tanh(), nn.Linear(64, n_classes))
 
 
-def predict(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    model.eval()
-    out = []
-    with lucid.no_grad():
-        for i in range(0, len(x), batch):
-            out.append(model(lucid.tensor(x[i:i + batch])).argmax(axis=1).numpy())
-    model.train()
-    return np.concatenate(out)
-
-
-def confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (y, p), 1)
-    return m
-
-
-# -- reporting ---------------------------------------------------------------------------------
-
 def save_figures(out: str, model: nn.Module, history: dict, cm: np.ndarray,
                  classes: list[str]) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """filters.png (the learned first-layer filters, when there is a first conv layer),
+    curves.png and confusion.png in ``out``."""
     paths = []
-    first = model[0]
-    if isinstance(first, nn.Conv2d):
-        w = first.weight.numpy()[:, 0]
-        fig, axes = plt.subplots(1, len(w), figsize=(3 * len(w), 3))
-        for ax, k in zip(np.atleast_1d(axes), w):
-            im = ax.imshow(k, cmap="RdBu_r", vmin=-np.abs(k).max(), vmax=np.abs(k).max())
-            for (r, c), v in np.ndenumerate(k):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
-            ax.set_xticks([]), ax.set_yticks([])
-            fig.colorbar(im, ax=ax, fraction=0.046)
-        fig.suptitle(f"learned first-layer filters ({type(first).__name__})")
-        paths.append(os.path.join(out, "filters.png"))
-        fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-        plt.close(fig)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.plot(history["loss"], marker="o"), a1.set_title("training loss"), a1.set_xlabel("epoch")
-    a2.plot(history["train_acc"], marker="o", label="train")
-    a2.plot(history["test_acc"], marker="o", label="test")
-    a2.set_title("accuracy"), a2.set_xlabel("epoch"), a2.legend()
-    paths.append(os.path.join(out, "curves.png"))
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true")
-    for (r, c), v in np.ndenumerate(cm):
-        ax.text(c, r, str(v), ha="center", va="center")
-    paths.append(os.path.join(out, "confusion.png"))
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    if isinstance(model[0], nn.Conv2d):
+        paths.append(save_kernels(out, model[0].weight.numpy()[:, 0],
+                                  f"learned first-layer filters ({type(model[0]).__name__})"))
+    return paths + [save_curves(out, history), save_confusion(out, cm, classes)]
 
 
 # -- main --------------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> float:
-    from tqdm import tqdm
-    default_backend = "mlx" if "mlx" in backends.available() else "numpy"
+def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
+    """Rebuild the model a run saved and load its weights. Returns (model, metadata)."""
+    ckpt = lucid.load(path)
+    model = build_model(ckpt["first_layer"], len(ckpt["classes"]), int(ckpt["patch_size"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, {k: v for k, v in ckpt.items() if k != "model"}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the example; returns accuracy, checkpoint/figure paths and the test set."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--backend", choices=["mlx", "numpy"], default=default_backend)
+    ap.add_argument("--backend", choices=["mlx", "numpy"], default=default_backend())
     ap.add_argument("--task", choices=["binary", "multi", "all"], default="binary")
     ap.add_argument("--first-layer", choices=["constrained", "plain", "none"],
                     default="constrained")
@@ -202,65 +215,44 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--out", default="runs/manipulation")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        ap.error(f"--epochs must be >= 1, got {args.epochs}")
     lucid.set_backend(args.backend)
     lucid.random.seed(args.seed)
     size = 32
-    per_image = 40 if args.quick else 120
-    epochs = args.epochs or (4 if args.quick else 8)
-    classes = CLASSES[args.task]
+    per_image = 60 if args.quick else 150
+    epochs = args.epochs or (4 if args.quick else 6)
     os.makedirs(args.out, exist_ok=True)
 
     t0 = time.time()
-    (xtr, ytr), (xte, yte), (tr_names, te_names) = make_dataset(args.task, per_image, size,
-                                                                  args.seed)
-    print(f"backend {args.backend}; task {args.task} {classes}; {len(xtr)} train patches from "
-          f"{len(tr_names)} images, {len(xte)} test patches from {len(te_names)} other images "
-          f"({time.time() - t0:.1f}s)")
+    data = make_dataset(args.task, per_image, size, args.seed)
+    classes = data["classes"]
+    xtr, ytr, xte, yte = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
+    print(f"backend {args.backend}; task {args.task} {classes}; first layer {args.first_layer}")
+    print(f"{len(xtr)} train patches from {len(data['train_names']) // 2} images (and their half-"
+          f"scale copies), {len(xte)} test patches from {len(data['test_names'])} other images: "
+          f"{', '.join(data['test_names'])} ({time.time() - t0:.1f}s)")
     model = build_model(args.first_layer, len(classes), size)
-    opt = optim.Adam(model.parameters(), lr=2e-3)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = lucid.data.DataLoader(lucid.data.TensorDataset(lucid.tensor(xtr), lucid.tensor(ytr)),
-                                   batch_size=64, shuffle=True)
-    history = {"loss": [], "train_acc": [], "test_acc": []}
-    for epoch in range(epochs):
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=True, file=sys.stdout,
-                   disable=None)
-        total, correct, seen = 0.0, 0, 0
-        for xb, yb in bar:
-            opt.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            opt.step()                      # also re-projects the fixed_center filters
-            n = yb.shape[0]
-            total += loss.item() * n
-            correct += int((logits.argmax(axis=1).numpy() == yb.numpy()).sum())
-            seen += n
-            bar.set_postfix(loss=f"{total / seen:.3f}", acc=f"{correct / seen:.3f}")
-        sched.step()
-        history["loss"].append(total / seen)
-        history["train_acc"].append(correct / seen)
-        history["test_acc"].append(float((predict(model, xte) == yte).mean()))
-        print(f"  train acc {correct / seen:.3f}  test acc {history['test_acc'][-1]:.3f}")
-
+    opt = optim.Adam(model.parameters(), lr=3e-3)
+    history = fit(model, opt, (xtr, ytr), (xte, yte), epochs, batch_size=32,
+                  scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
     pred = predict(model, xte)
     acc = float((pred == yte).mean())
     cm = confusion(yte, pred, len(classes))
-    print("\nper-class test accuracy")
-    for i, c in enumerate(classes):
-        print(f"  {c:10s} {cm[i, i] / max(cm[i].sum(), 1):.3f}  ({cm[i].sum()} patches)")
-    print("confusion matrix (rows: true, columns: predicted)")
-    print("            " + " ".join(f"{c[:9]:>9s}" for c in classes))
-    for i, c in enumerate(classes):
-        print(f"  {c[:9]:9s} " + " ".join(f"{v:9d}" for v in cm[i]))
+    print_report(cm, classes)
+    print("per-image test accuracy")
+    for i, name in enumerate(data["test_names"]):
+        sel = data["src_test"] == i
+        print(f"  {name:20s} {(pred[sel] == yte[sel]).mean():.3f}  ({sel.sum()} patches)")
     ckpt = os.path.join(args.out, "model.safetensors")
     lucid.save({"model": model.state_dict(), "task": args.task, "first_layer": args.first_layer,
-                "classes": classes, "test_accuracy": acc, "epochs": epochs}, ckpt)
+                "classes": classes, "patch_size": size, "test_accuracy": acc, "epochs": epochs,
+                "seed": args.seed}, ckpt)
     figs = save_figures(args.out, model, history, cm, classes)
     print(f"wrote {ckpt} and {', '.join(figs)} in {time.time() - t0:.0f}s")
     print(f"test accuracy: {acc:.3f}")
-    return acc
+    return {"accuracy": acc, "checkpoint": ckpt, "figures": figs, "history": history,
+            "x_test": xte, "y_test": yte, "classes": classes}
 
 
 if __name__ == "__main__":

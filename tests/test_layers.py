@@ -39,6 +39,7 @@ FNS = [
                                                   rng.standard_normal((5, 3)), rng.standard_normal(5)]),
     ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), [X]),
     ("gelu", lambda x: F.gelu(x), [rng.standard_normal((3, 4))]),
+    ("elu", lambda x: F.elu(x, 0.7), [X]),
     ("gelu_tanh", lambda x: F.gelu(x, "tanh"), [rng.standard_normal((3, 4))]),
     ("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
      [rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)]),
@@ -68,6 +69,7 @@ TORCH = [
     (lambda x: F.avg_pool2d(x, 3, 2, 1, True, False), lambda x: TF.avg_pool2d(x, 3, 2, 1, True, False)),
     (lambda x: F.adaptive_avg_pool2d(x, (3, 4)), lambda x: TF.adaptive_avg_pool2d(x, (3, 4))),
     (lambda x: F.gelu(x), lambda x: TF.gelu(x)),
+    (lambda x: F.elu(x, 0.7), lambda x: TF.elu(x, 0.7)),
     (lambda x: F.cross_entropy(x.reshape(-1, 6)[:4], idx([0, 5, 3, 3]), label_smoothing=0.1),
      lambda x: TF.cross_entropy(x.reshape(-1, 6)[:4], torch.tensor([0, 5, 3, 3]), label_smoothing=0.1)),
 ]
@@ -142,7 +144,7 @@ def test_layer_shapes_and_reprs(backend):
     assert nn.Flatten()(x).shape == (2, 192)
     assert nn.Identity()(x) is x
     assert nn.Softmax(1)(x).shape == x.shape
-    for m in (nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.GELU(), nn.LeakyReLU(0.1)):
+    for m in (nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.GELU(), nn.LeakyReLU(0.1), nn.ELU()):
         assert m(x).shape == x.shape
     assert nn.Linear(3, 4)(lucid.random.randn(5, 3)).shape == (5, 4)
     assert repr(nn.Linear(3, 4)) == "Linear(in_features=3, out_features=4, bias=True)"

@@ -151,8 +151,8 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     view = as_strided(x, (n, ho, wo, kh, kw, g, cg),
                       (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1],
                        sc * cg, sc), writeable=False)
-    if g > 1 and cg == 1:
-        return _depthwise_taps(view, w, n, ho, wo, g, og)
+    if g > 1 and cg <= _TAPS_MAX_CG:
+        return _depthwise_taps(x, w, stride, dilation, n, ho, wo, g, og)
     if g > 1 and ho * wo <= 64 and og == 1:
         return _small_output(x, w, stride, dilation, n, ho, wo, g, cg)
     m, k = n * ho * wo, kh * kw * cg
@@ -165,18 +165,29 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     return out.transpose(1, 0, 2).reshape(n, ho, wo, o)
 
 
-def _depthwise_taps(view, w, n, ho, wo, g, og):
-    """One input channel per group (depthwise): a multiply-add per kernel tap over whole feature
-    maps. im2col would gather along the channel axis, which costs far more than the arithmetic."""
-    kh, kw = w.shape[1], w.shape[2]
-    wt = w.reshape(g, og, kh, kw)
-    out = np.zeros((n, ho, wo, g, og), dtype=np.result_type(view.dtype, w.dtype))
+_TAPS_MAX_CG = 4     # grouped convs with at most this many input channels per group use taps
+
+
+def _depthwise_taps(x, w, stride, dilation, n, ho, wo, g, og):
+    """Few input channels per group (depthwise, or the input gradient of a depthwise conv with a
+    depth multiplier): one multiply-add per kernel tap and input channel over whole feature maps.
+    im2col would gather along the channel axis into thin GEMMs, which costs far more than the
+    arithmetic. Channels go outermost first, so each multiply-add runs along image rows."""
+    kh, kw, cg = w.shape[1], w.shape[2], w.shape[3]
+    hp, wp = x.shape[1], x.shape[2]
+    xt = np.ascontiguousarray(x.reshape(n, hp, wp, g, cg).transpose(3, 4, 0, 1, 2))
+    wt = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg))[..., None, None, None]
+    out = np.zeros((g, og, n, ho, wo), dtype=np.result_type(x.dtype, w.dtype))
     tmp = np.empty_like(out)
+    (sh, sw), (dh, dw) = stride, dilation
     for a in range(kh):
         for b in range(kw):
-            np.multiply(view[:, :, :, a, b, :, :], wt[:, :, a, b], out=tmp)   # (N,Ho,Wo,g,og)
-            out += tmp
-    return out.reshape(n, ho, wo, g * og)
+            rows = slice(a * dh, a * dh + (ho - 1) * sh + 1, sh)
+            cols = slice(b * dw, b * dw + (wo - 1) * sw + 1, sw)
+            for c in range(cg):
+                np.multiply(xt[:, c, None, :, rows, cols], wt[:, :, a, b, c], out=tmp)
+                out += tmp                                                 # (g, og, N, Ho, Wo)
+    return out.transpose(2, 3, 4, 0, 1).reshape(n, ho, wo, g * og)
 
 
 def _small_output(x, w, stride, dilation, n, ho, wo, g, cg):

@@ -7,7 +7,7 @@ from typing import Any
 from lucid import random as _random
 from lucid.nn import conv_args as A
 from lucid.ops import conv as C
-from lucid.tensor import Tensor, apply, concatenate, where
+from lucid.tensor import Tensor, apply, concatenate, minimum, where
 from lucid.ops import movement as M
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +180,11 @@ def relu(x: Tensor) -> Tensor:
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha·(exp(x) − 1) otherwise (exp of min(x, 0), so large x never overflows)."""
+    return where(x > 0, x, (minimum(x, 0.0).exp() - 1.0) * alpha)
 
 
 def sigmoid(x: Tensor) -> Tensor:

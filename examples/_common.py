@@ -1,0 +1,142 @@
+"""Training loop and reporting shared by the examples: tqdm progress, per-class table, confusion
+matrix, matplotlib figures (Agg backend, written as PNG)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+import lucid
+import lucid.nn as nn
+from lucid import backends
+
+
+def default_backend() -> str:
+    """MLX when it is importable, else the NumPy reference."""
+    return "mlx" if "mlx" in backends.available() else "numpy"
+
+
+def predict(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class predictions (N,) for inputs x (N, ...) in eval mode, without building a graph."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with lucid.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(model(lucid.tensor(x[i:i + batch])).argmax(axis=1).numpy())
+    model.train(was_training)
+    return np.concatenate(out)
+
+
+def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
+        test: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int,
+        scheduler=None) -> dict[str, list[float]]:
+    """Train with cross entropy, one tqdm bar per epoch showing running loss and accuracy.
+    Returns the history: loss, train_acc (running, over the epoch) and test_acc per epoch."""
+    from tqdm import tqdm
+    loss_fn = nn.CrossEntropyLoss()
+    data = lucid.data.TensorDataset(lucid.tensor(train[0]), lucid.tensor(train[1]))
+    loader = lucid.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+    history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+    model.train()
+    for epoch in range(epochs):
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout, disable=None)
+        total, correct, seen = 0.0, 0, 0
+        for xb, yb in bar:
+            opt.zero_grad()
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            opt.step()              # also re-projects post_step-constrained kernels
+            n = yb.shape[0]
+            total += loss.item() * n
+            correct += int((logits.argmax(axis=1).numpy() == yb.numpy()).sum())
+            seen += n
+            bar.set_postfix(loss=f"{total / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if scheduler is not None:
+            scheduler.step()
+        history["loss"].append(total / seen)
+        history["train_acc"].append(correct / seen)
+        history["test_acc"].append(float((predict(model, test[0]) == test[1]).mean()))
+        print(f"  epoch {epoch + 1}: loss {total / seen:.3f}  train acc {correct / seen:.3f}  "
+              f"test acc {history['test_acc'][-1]:.3f}")
+    return history
+
+
+def confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    """(n, n) counts; rows are true classes, columns predictions."""
+    return np.bincount(y * n + p, minlength=n * n).reshape(n, n)
+
+
+def print_report(cm: np.ndarray, classes: list[str]) -> None:
+    """Per-class accuracy table and the confusion matrix, as text."""
+    print("\nper-class test accuracy")
+    for i, c in enumerate(classes):
+        print(f"  {c:10s} {cm[i, i] / max(cm[i].sum(), 1):.3f}  ({cm[i].sum()} samples)")
+    print("confusion matrix (rows: true, columns: predicted)")
+    print("            " + " ".join(f"{c[:9]:>9s}" for c in classes))
+    for i, c in enumerate(classes):
+        print(f"  {c[:9]:9s} " + " ".join(f"{v:9d}" for v in cm[i]))
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_curves(out: str, history: dict[str, list[float]]) -> str:
+    """Loss and accuracy per epoch -> out/curves.png."""
+    plt = pyplot()
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(epochs, history["loss"], marker="o")
+    a1.set_title("training loss"), a1.set_xlabel("epoch")
+    a2.plot(epochs, history["train_acc"], marker="o", label="train")
+    a2.plot(epochs, history["test_acc"], marker="o", label="test")
+    a2.set_title("accuracy"), a2.set_xlabel("epoch"), a2.legend()
+    path = os.path.join(out, "curves.png")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def save_confusion(out: str, cm: np.ndarray, classes: list[str]) -> str:
+    """The confusion matrix as an annotated heat map -> out/confusion.png."""
+    plt = pyplot()
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(0.7 * k + 3, 0.7 * k + 2.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), classes, rotation=45)
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    for (r, c), v in np.ndenumerate(cm):
+        ax.text(c, r, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black")
+    path = os.path.join(out, "confusion.png")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def save_kernels(out: str, kernels: np.ndarray, title: str, name: str = "filters.png",
+                 annotate: bool = True) -> str:
+    """Show (K, kh, kw) kernels side by side on a symmetric colour scale -> out/name."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(kernels), figsize=(2.6 * len(kernels), 2.8))
+    for ax, k in zip(np.atleast_1d(axes), kernels):
+        lim = float(np.abs(k).max()) or 1.0
+        im = ax.imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        if annotate:
+            for (r, c), v in np.ndenumerate(k):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks([]), ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(title)
+    path = os.path.join(out, name)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
