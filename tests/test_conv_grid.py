@@ -165,3 +165,33 @@ def test_transposed_finite_differences(output_padding, stride, padding):
         rng.standard_normal(3)
     check_grad(lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding),
                [x, w, b])
+
+
+@pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (400, 1), (3000, 1)])
+def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min_rows):
+    """The NumPy primitive's private paths — row-blocked im2col GEMMs (forced here with a tiny
+    block size: row bands, whole-image blocks, one block), the taps path for few channels per
+    group, and the stride-phase path for input dilation — on inputs larger than the grid's."""
+    from lucid.backends import numpy_backend as nb
+    monkeypatch.setattr(nb, "_BLOCK", block)
+    monkeypatch.setattr(nb, "_MIN_ROWS", min_rows)
+    rng = np.random.default_rng(11)
+    for groups, cin, cout, k, s, d in [(1, 3, 4, (3, 2), (1, 1), (1, 1)),
+                                       (2, 4, 6, (3, 3), (2, 1), (1, 2)),
+                                       (3, 12, 6, (2, 3), (1, 2), (2, 1)),   # im2col per group
+                                       (4, 4, 8, (3, 3), (1, 1), (1, 1)),    # depthwise, x2
+                                       (2, 6, 2, (2, 2), (3, 2), (1, 1))]:   # taps, 3 ch/group
+        x = rng.standard_normal((3, cin, 9, 11))
+        w = rng.standard_normal((cout, cin // groups) + k)
+        lo, hi = (1, 0), (0, 2)
+        y_ref = conv2d_ref(x, w, None, s, lo, hi, d, groups)
+        y = nb.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), s, lo, hi, d, (1, 1),
+                      groups, False)
+        np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
+        # Input dilation (the stride-phase path) against an explicitly dilated input.
+        xd = np.zeros((3, cin, 17, 21))
+        xd[:, :, ::2, ::2] = x
+        y_ref = conv2d_ref(xd, w[:, :, ::-1, ::-1], None, (1, 1), lo, hi, d, groups)
+        y = nb.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, d,
+                      (2, 2), groups, True)
+        np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
+import math
 from typing import Any, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+_max, _min = builtins.max, builtins.min     # this module defines max/min for arrays
 
 name = "numpy"
 dtypes = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
@@ -132,6 +136,8 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     """im2col through one strided view, then one batched BLAS GEMM over groups."""
     n, _, _, c = x.shape
     o, kh, kw, cg = w.shape
+    if input_dilation != (1, 1) and stride == (1, 1):
+        return _stride_phases(x, w, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     dh, dw = input_dilation
     if dh > 1 or dw > 1:
         h0, w0 = x.shape[1], x.shape[2]
@@ -152,42 +158,113 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
                       (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1],
                        sc * cg, sc), writeable=False)
     if g > 1 and cg <= _TAPS_MAX_CG:
-        return _depthwise_taps(x, w, stride, dilation, n, ho, wo, g, og)
+        return _depthwise_taps(view, w, n, ho, wo, g, og)
     if g > 1 and ho * wo <= 64 and og == 1:
         return _small_output(x, w, stride, dilation, n, ho, wo, g, cg)
-    m, k = n * ho * wo, kh * kw * cg
+    k = kh * kw * cg
     wmat = np.ascontiguousarray(w).reshape(g, og, k).transpose(0, 2, 1)       # (g, K, Og)
-    if g == 1:
-        cols = view.reshape(m, k)                                              # one copy
-        return (cols @ wmat[0]).reshape(n, ho, wo, o)
-    cols = view.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, k)               # one copy
-    out = np.matmul(cols, wmat)                                                # (g, M, Og)
-    return out.transpose(1, 0, 2).reshape(n, ho, wo, o)
+    out = np.empty((n, ho, wo, o), dtype=np.result_type(x.dtype, w.dtype))
+    # A 1×1 kernel's im2col is the input itself: nothing is copied, so nothing to block.
+    blocks = _row_blocks(n, ho, wo, g * k) if kh * kw > 1 else [(0, n, 0, ho)]
+    for b0, b1, r0, r1 in blocks:
+        blk = view[b0:b1, r0:r1]
+        m = (b1 - b0) * (r1 - r0) * wo
+        dst = out[b0:b1, r0:r1].reshape(m, o)          # a view: whole images or one image's rows
+        if g == 1:
+            np.matmul(blk.reshape(m, k), wmat[0], out=dst)                     # one copy, one GEMM
+        else:
+            cols = blk.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, k)        # one copy
+            dst.reshape(m, g, og)[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
+    return out
+
+
+_BLOCK = 1 << 20        # im2col elements per block (4 MB of float32): stays in cache for the GEMM
+_MIN_ROWS = 512         # fewer GEMM rows than this per block and blocking costs more than it saves
+
+
+def _row_blocks(n: int, ho: int, wo: int, k_total: int):
+    """Split the N·Ho output rows (of Wo pixels, k_total im2col elements each pixel) into blocks
+    whose im2col copy holds about ``_BLOCK`` elements, so the copy is still in cache when the
+    GEMM reads it. Yields (n0, n1, r0, r1): whole images per block when an image fits, else row
+    bands of one image; one block when blocks would give the GEMM too few rows."""
+    rows = _max(1, _BLOCK // (wo * k_total))
+    if rows * wo < _MIN_ROWS or n * ho <= rows:
+        yield 0, n, 0, ho
+    elif rows >= ho:
+        step = rows // ho
+        for b in range(0, n, step):
+            yield b, _min(n, b + step), 0, ho
+    else:
+        for b in range(n):
+            for r in range(0, ho, rows):
+                yield b, b + 1, r, _min(ho, r + rows)
+
+
+def _phase_axis(size, k, lo, hi, dil, idil, r, out_len):
+    """One axis of one stride phase (see ``_stride_phases``): output rows r, r+D, ... of a conv
+    over the D-dilated input read the undilated input at q + off + t·dil2 for taps a0 + t·step.
+    Returns (a0, step, dil2, x_slice, pad_lo, pad_hi, length), or None if no tap lands on data."""
+    length = len(range(r, out_len, idil))
+    g = math.gcd(dil, idil)
+    step, dil2 = idil // g, dil // g
+    a0 = next((a for a in range(_min(k, step)) if (r + a * dil - lo) % idil == 0), None)
+    if a0 is None or length == 0:
+        return None
+    taps = len(range(a0, k, step))
+    start = (r + a0 * dil - lo) // idil
+    end = start + length - 1 + (taps - 1) * dil2 + 1          # one past the last input row read
+    src = slice(_max(0, start), _min(size, end))
+    return a0, step, dil2, src, _max(0, -start), _max(0, end - size), length
+
+
+def _stride_phases(x, w, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
+    """A stride-1 conv over an input dilated by D (the input gradient of a strided conv, or a
+    transposed conv) as D_h·D_w ordinary convs, one per output phase: output row i = q·D + r only
+    meets the taps whose dilated input position is a real input row, so each phase convolves the
+    undilated input with a sub-kernel. This skips the zeros that a dilated copy would hold (and
+    D² times the im2col memory)."""
+    if flip:
+        w = w[:, ::-1, ::-1, :]
+    n, h, wd, _ = x.shape
+    o, kh, kw, _ = w.shape
+    (Dh, Dw), (dh, dw) = input_dilation, dilation
+    ho = (h - 1) * Dh + 1 + pad_lo[0] + pad_hi[0] - dh * (kh - 1)
+    wo = (wd - 1) * Dw + 1 + pad_lo[1] + pad_hi[1] - dw * (kw - 1)
+    out = np.zeros((n, ho, wo, o), dtype=np.result_type(x.dtype, w.dtype))
+    for rh in range(Dh):
+        ph = _phase_axis(h, kh, pad_lo[0], pad_hi[0], dh, Dh, rh, ho)
+        if ph is None:
+            continue
+        for rw in range(Dw):
+            pw = _phase_axis(wd, kw, pad_lo[1], pad_hi[1], dw, Dw, rw, wo)
+            if pw is None:
+                continue
+            sub = w[:, ph[0]::ph[1], pw[0]::pw[1], :]
+            part = conv2d(x[:, ph[3], pw[3]], sub, (1, 1), (ph[4], pw[4]), (ph[5], pw[5]),
+                          (ph[2], pw[2]), (1, 1), groups, False)
+            out[:, rh::Dh, rw::Dw] = part[:, :ph[6], :pw[6]]
+    return out
 
 
 _TAPS_MAX_CG = 4     # grouped convs with at most this many input channels per group use taps
 
 
-def _depthwise_taps(x, w, stride, dilation, n, ho, wo, g, og):
+def _depthwise_taps(view, w, n, ho, wo, g, og):
     """Few input channels per group (depthwise, or the input gradient of a depthwise conv with a
-    depth multiplier): one multiply-add per kernel tap and input channel over whole feature maps.
-    im2col would gather along the channel axis into thin GEMMs, which costs far more than the
-    arithmetic. Channels go outermost first, so each multiply-add runs along image rows."""
+    depth multiplier): one einsum over the strided window view, which reads each input once per
+    tap without materialising patches. im2col would gather along the channel axis into thin
+    GEMMs, which costs far more than the arithmetic."""
     kh, kw, cg = w.shape[1], w.shape[2], w.shape[3]
-    hp, wp = x.shape[1], x.shape[2]
-    xt = np.ascontiguousarray(x.reshape(n, hp, wp, g, cg).transpose(3, 4, 0, 1, 2))
-    wt = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg))[..., None, None, None]
-    out = np.zeros((g, og, n, ho, wo), dtype=np.result_type(x.dtype, w.dtype))
-    tmp = np.empty_like(out)
-    (sh, sw), (dh, dw) = stride, dilation
-    for a in range(kh):
-        for b in range(kw):
-            rows = slice(a * dh, a * dh + (ho - 1) * sh + 1, sh)
-            cols = slice(b * dw, b * dw + (wo - 1) * sw + 1, sw)
-            for c in range(cg):
-                np.multiply(xt[:, c, None, :, rows, cols], wt[:, :, a, b, c], out=tmp)
-                out += tmp                                                 # (g, og, N, Ho, Wo)
-    return out.transpose(2, 3, 4, 0, 1).reshape(n, ho, wo, g * og)
+    # One einsum per input channel of a group, with no size-1 axes in the subscripts: einsum's
+    # inner loop runs over the last axes, which must be the long group axis, not a singleton.
+    o_ix = "o" if og > 1 else ""
+    wt = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg).transpose(4, 2, 3, 0, 1))
+    wt = wt.reshape((cg, kh, kw, g) + ((og,) if og > 1 else ()))
+    out = None
+    for c in range(cg):
+        part = np.einsum(f"nhwabg,abg{o_ix}->nhwg{o_ix}", view[..., c], wt[c])
+        out = part if out is None else np.add(out, part, out=out)
+    return out.reshape(n, ho, wo, g * og)
 
 
 def _small_output(x, w, stride, dilation, n, ho, wo, g, cg):
