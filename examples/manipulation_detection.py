@@ -119,7 +119,8 @@ def make_patches(images: dict[str, np.ndarray], names: list[str], classes: list[
                  per_image: int, size: int, seed: int,
                  min_std: float = MIN_PATCH_STD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Up to ``per_image`` size×size patch locations per named image, each cut from every
-    manipulated version (so classes differ only by the manipulation, never by content). Flat
+    manipulated version (so classes differ by the manipulation, not by what the patch shows; the
+    ×1.5 resample is cut at the same coordinates of its enlarged image). Flat
     locations (original's std below ``min_std`` grey levels) are skipped: there every class looks
     alike. Returns x (N, 1, size, size) float32 (see ``normalise``), y (N,) int64, and the source
     index into ``names`` of every patch (N,)."""

@@ -167,11 +167,13 @@ def test_transposed_finite_differences(output_padding, stride, padding):
                [x, w, b])
 
 
-@pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (400, 1), (3000, 1)])
+@pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (400, 1), (3000, 1),
+                                            (200, 10**6), (10, 10**6)])
 def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min_rows):
-    """The NumPy primitive's private paths — row-blocked im2col GEMMs (forced here with a tiny
-    block size: row bands, whole-image blocks, one block), the taps path for few channels per
-    group, and the stride-phase path for input dilation — on inputs larger than the grid's."""
+    """The NumPy primitive's private paths — im2col GEMMs blocked by output rows (forced here with
+    a tiny block size: row bands, whole-image blocks, one block) or by kernel rows (kernels
+    larger than their output), the taps path for few channels per group, and the stride-phase
+    path for input dilation — on inputs larger than the grid's."""
     from lucid.backends import numpy_backend as nb
     monkeypatch.setattr(nb, "_BLOCK", block)
     monkeypatch.setattr(nb, "_MIN_ROWS", min_rows)
@@ -180,7 +182,9 @@ def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min
                                        (2, 4, 6, (3, 3), (2, 1), (1, 2)),
                                        (3, 12, 6, (2, 3), (1, 2), (2, 1)),   # im2col per group
                                        (4, 4, 8, (3, 3), (1, 1), (1, 1)),    # depthwise, x2
-                                       (2, 6, 2, (2, 2), (3, 2), (1, 1))]:   # taps, 3 ch/group
+                                       (2, 6, 2, (2, 2), (3, 2), (1, 1)),    # taps, 3 ch/group
+                                       (1, 2, 3, (7, 9), (1, 1), (1, 1)),    # big kernel: K
+                                       (2, 10, 4, (8, 6), (1, 1), (1, 2))]:  # blocks if tiny
         x = rng.standard_normal((3, cin, 9, 11))
         w = rng.standard_normal((cout, cin // groups) + k)
         lo, hi = (1, 0), (0, 2)

@@ -163,6 +163,8 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
         return _small_output(x, w, stride, dilation, n, ho, wo, g, cg)
     k = kh * kw * cg
     wmat = np.ascontiguousarray(w).reshape(g, og, k).transpose(0, 2, 1)       # (g, K, Og)
+    if kh > 1 and n * ho * wo < _MIN_ROWS and n * ho * wo * g * k > _BLOCK:
+        return _k_blocked(view, wmat, n, ho, wo, g, og)
     out = np.empty((n, ho, wo, o), dtype=np.result_type(x.dtype, w.dtype))
     # A 1×1 kernel's im2col is the input itself: nothing is copied, so nothing to block.
     blocks = _row_blocks(n, ho, wo, g * k) if kh * kw > 1 else [(0, n, 0, ho)]
@@ -180,6 +182,27 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
 
 _BLOCK = 1 << 20        # im2col elements per block (4 MB of float32): stays in cache for the GEMM
 _MIN_ROWS = 512         # fewer GEMM rows than this per block and blocking costs more than it saves
+
+
+def _k_blocked(view, wmat, n, ho, wo, g, og):
+    """Few output pixels but a long reduction (the shape of a weight gradient): the im2col copy
+    is split along the kernel rows into cache-sized pieces and the GEMMs' partial sums added."""
+    kh, kw, cg = view.shape[3], view.shape[4], view.shape[6]
+    m = n * ho * wo
+    step = _max(1, _BLOCK // (g * m * kw * cg))
+    acc = None
+    for a0 in range(0, kh, step):
+        a1 = _min(kh, a0 + step)
+        ks = slice(a0 * kw * cg, a1 * kw * cg)
+        blk = view[:, :, :, a0:a1]
+        if g == 1:
+            part = blk.reshape(m, -1) @ wmat[0, ks]                            # (M, O)
+        else:
+            part = np.matmul(blk.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, -1), wmat[:, ks])
+        acc = part if acc is None else np.add(acc, part, out=acc)
+    if g > 1:
+        acc = acc.transpose(1, 0, 2)                                           # (M, g, Og)
+    return acc.reshape(n, ho, wo, g * og)
 
 
 def _row_blocks(n: int, ho: int, wo: int, k_total: int):
