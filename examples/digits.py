@@ -10,17 +10,13 @@ checkpoint and curves.png / confusion.png / filters.png to --out, and ends with
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
 
-import lucid
 import lucid.nn as nn
-import lucid.optim as optim
-from _common import (confusion, default_backend, fit, predict, print_report, save_confusion,
-                     save_curves, save_kernels)
+from _common import (example_parser, load_model, save_confusion, save_curves, save_kernels,
+                     save_run, setup, train_and_report)
 
 
 def load_digits(seed: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -44,48 +40,23 @@ def build_model() -> nn.Sequential:
 
 def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
     """Rebuild the saved model and load its weights. Returns (model, metadata)."""
-    ckpt = lucid.load(path)
-    model = build_model()
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model, {k: v for k, v in ckpt.items() if k != "model"}
+    return load_model(path, lambda meta: build_model())
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the example; returns accuracy, checkpoint/figure paths and the test set."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--backend", choices=["mlx", "numpy"], default=default_backend())
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--quick", action="store_true", help="fewer epochs (a few seconds)")
-    ap.add_argument("--out", default="runs/digits")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        ap.error(f"--epochs must be >= 1, got {args.epochs}")
-    lucid.set_backend(args.backend)
-    lucid.random.seed(args.seed)
+    args = setup(example_parser(__doc__, "runs/digits", "fewer epochs (seconds)"), argv)
     epochs = args.epochs or (4 if args.quick else 8)
-    os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     (xtr, ytr), (xte, yte) = load_digits(args.seed)
     print(f"backend {args.backend}; {len(xtr)} train and {len(xte)} test digits")
     model = build_model()
-    opt = optim.Adam(model.parameters(), lr=3e-3)
-    history = fit(model, opt, (xtr, ytr), (xte, yte), epochs, batch_size=32,
-                  scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    pred = predict(model, xte)
-    acc = float((pred == yte).mean())
     classes = [str(i) for i in range(10)]
-    cm = confusion(yte, pred, 10)
-    print_report(cm, classes)
-    ckpt = os.path.join(args.out, "model.safetensors")
-    lucid.save({"model": model.state_dict(), "test_accuracy": acc, "epochs": epochs,
-                "seed": args.seed}, ckpt)
+    history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs)
     figs = [save_kernels(args.out, model[0].weight.numpy()[:8, 0], "first-layer filters (8 of 16)",
                          annotate=False),
             save_curves(args.out, history), save_confusion(args.out, cm, classes)]
-    print(f"wrote {ckpt} and {', '.join(figs)} in {time.time() - t0:.0f}s")
-    print(f"test accuracy: {acc:.3f}")
+    ckpt = save_run(args.out, model, acc, {"epochs": epochs, "seed": args.seed}, figs, t0)
     return {"accuracy": acc, "checkpoint": ckpt, "figures": figs, "history": history,
             "x_test": xte, "y_test": yte}
 

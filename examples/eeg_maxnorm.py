@@ -16,17 +16,14 @@ conv, average pooling and a Linear classifier.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import numpy as np
 
-import lucid
 import lucid.nn as nn
-import lucid.optim as optim
-from _common import (confusion, default_backend, fit, predict, print_report, pyplot,
-                     save_confusion, save_curves)
+from _common import (example_parser, load_model, pyplot, save_confusion, save_curves, save_run,
+                     setup, train_and_report)
 
 CHANNELS = ["Fz", "C3", "Cz", "C4", "P3", "Pz", "P4", "Oz"]
 FS = 128                  # samples per second; one epoch is 1 s
@@ -89,11 +86,7 @@ def spatial_norms(model: nn.Sequential) -> np.ndarray:
 
 def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
     """Rebuild the saved model and load its weights. Returns (model, metadata)."""
-    ckpt = lucid.load(path)
-    model = build_model()
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model, {k: v for k, v in ckpt.items() if k != "model"}
+    return load_model(path, lambda meta: build_model())
 
 
 def save_eeg_figures(out: str, x: np.ndarray, y: np.ndarray, model: nn.Sequential) -> list[str]:
@@ -128,46 +121,25 @@ def save_eeg_figures(out: str, x: np.ndarray, y: np.ndarray, model: nn.Sequentia
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the example; returns accuracy, filter norms, checkpoint/figure paths and the test set."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--backend", choices=["mlx", "numpy"], default=default_backend())
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--quick", action="store_true", help="fewer trials and epochs (seconds)")
-    ap.add_argument("--out", default="runs/eeg")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        ap.error(f"--epochs must be >= 1, got {args.epochs}")
-    lucid.set_backend(args.backend)
-    lucid.random.seed(args.seed)
+    args = setup(example_parser(__doc__, "runs/eeg", "fewer trials and epochs (seconds)"), argv)
     n_train = 800 if args.quick else 1600
     epochs = args.epochs or (10 if args.quick else 15)
-    os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     xtr, ytr = make_erp_dataset(n_train, args.seed)
     xte, yte = make_erp_dataset(400, args.seed + 10_000)        # independent trials
     print(f"backend {args.backend}; SYNTHETIC ERP data: {len(xtr)} train / {len(xte)} test "
           f"trials, {len(CHANNELS)} channels × {FS} samples")
     model = build_model()
-    opt = optim.Adam(model.parameters(), lr=3e-3)
-    history = fit(model, opt, (xtr, ytr), (xte, yte), epochs, batch_size=32,
-                  scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    pred = predict(model, xte)
-    acc = float((pred == yte).mean())
     classes = ["non-target", "target"]
-    cm = confusion(yte, pred, 2)
-    print_report(cm, classes)
+    history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs)
     norms = spatial_norms(model)
     on_bound = int((norms > MAX_NORM - 1e-4).sum())
     print(f"spatial filter L2 norms after training: max {norms.max():.4f} (bound {MAX_NORM}); "
           f"{on_bound} of {len(norms)} filters sit on the bound"
           + (" (the constraint is active)" if on_bound else " (the bound was not reached)"))
-    ckpt = os.path.join(args.out, "model.safetensors")
-    lucid.save({"model": model.state_dict(), "test_accuracy": acc, "epochs": epochs,
-                "seed": args.seed}, ckpt)
     figs = (save_eeg_figures(args.out, xte, yte, model)
             + [save_curves(args.out, history), save_confusion(args.out, cm, classes)])
-    print(f"wrote {ckpt} and {', '.join(figs)} in {time.time() - t0:.0f}s")
-    print(f"test accuracy: {acc:.3f}")
+    ckpt = save_run(args.out, model, acc, {"epochs": epochs, "seed": args.seed}, figs, t0)
     return {"accuracy": acc, "norms": norms, "checkpoint": ckpt, "figures": figs,
             "history": history, "x_test": xte, "y_test": yte}
 

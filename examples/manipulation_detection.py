@@ -13,17 +13,13 @@ sum to 1 (a prediction-error filter), re-projected after every optimizer step.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
 
-import lucid
 import lucid.nn as nn
-import lucid.optim as optim
-from _common import (confusion, default_backend, fit, predict, print_report, save_confusion,
-                     save_curves, save_kernels)
+from _common import (example_parser, load_model, save_confusion, save_curves, save_kernels,
+                     save_run, setup, train_and_report)
 
 CLASSES = {"binary": ["original", "median"],
            "multi": ["original", "median", "blur", "resample"],
@@ -197,33 +193,20 @@ def save_figures(out: str, model: nn.Module, history: dict, cm: np.ndarray,
 
 def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
     """Rebuild the model a run saved and load its weights. Returns (model, metadata)."""
-    ckpt = lucid.load(path)
-    model = build_model(ckpt["first_layer"], len(ckpt["classes"]), int(ckpt["patch_size"]))
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model, {k: v for k, v in ckpt.items() if k != "model"}
+    return load_model(path, lambda meta: build_model(meta["first_layer"], len(meta["classes"]),
+                                                     int(meta["patch_size"])))
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the example; returns accuracy, checkpoint/figure paths and the test set."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--backend", choices=["mlx", "numpy"], default=default_backend())
+    ap = example_parser(__doc__, "runs/manipulation", "a small run that finishes in < 60 s")
     ap.add_argument("--task", choices=["binary", "multi", "all"], default="binary")
     ap.add_argument("--first-layer", choices=["constrained", "plain", "none"],
                     default="constrained")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--quick", action="store_true", help="a small run that finishes in < 60 s")
-    ap.add_argument("--out", default="runs/manipulation")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        ap.error(f"--epochs must be >= 1, got {args.epochs}")
-    lucid.set_backend(args.backend)
-    lucid.random.seed(args.seed)
+    args = setup(ap, argv)
     size = 32
     per_image = 60 if args.quick else 150
     epochs = args.epochs or (4 if args.quick else 6)
-    os.makedirs(args.out, exist_ok=True)
 
     t0 = time.time()
     data = make_dataset(args.task, per_image, size, args.seed)
@@ -234,24 +217,15 @@ def main(argv: list[str] | None = None) -> dict:
           f"scale copies), {len(xte)} test patches from {len(data['test_names'])} other images: "
           f"{', '.join(data['test_names'])} ({time.time() - t0:.1f}s)")
     model = build_model(args.first_layer, len(classes), size)
-    opt = optim.Adam(model.parameters(), lr=3e-3)
-    history = fit(model, opt, (xtr, ytr), (xte, yte), epochs, batch_size=32,
-                  scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    pred = predict(model, xte)
-    acc = float((pred == yte).mean())
-    cm = confusion(yte, pred, len(classes))
-    print_report(cm, classes)
+    history, acc, cm, pred = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs)
     print("per-image test accuracy")
     for i, name in enumerate(data["test_names"]):
         sel = data["src_test"] == i
         print(f"  {name:20s} {(pred[sel] == yte[sel]).mean():.3f}  ({sel.sum()} patches)")
-    ckpt = os.path.join(args.out, "model.safetensors")
-    lucid.save({"model": model.state_dict(), "task": args.task, "first_layer": args.first_layer,
-                "classes": classes, "patch_size": size, "test_accuracy": acc, "epochs": epochs,
-                "seed": args.seed}, ckpt)
     figs = save_figures(args.out, model, history, cm, classes)
-    print(f"wrote {ckpt} and {', '.join(figs)} in {time.time() - t0:.0f}s")
-    print(f"test accuracy: {acc:.3f}")
+    meta = {"task": args.task, "first_layer": args.first_layer, "classes": classes,
+            "patch_size": size, "epochs": epochs, "seed": args.seed}
+    ckpt = save_run(args.out, model, acc, meta, figs, t0)
     return {"accuracy": acc, "checkpoint": ckpt, "figures": figs, "history": history,
             "x_test": xte, "y_test": yte, "classes": classes}
 
