@@ -50,9 +50,8 @@ def train_and_report(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
     """Adam with cosine decay, batch 32 (see ``fit``), then the per-class table and confusion
     matrix on the test set. Returns (history, test accuracy, confusion matrix, predictions)."""
     opt = optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, opt, train, test, epochs, batch_size=32,
-                  scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    pred = predict(model, test[0])
+    history, pred = fit(model, opt, train, test, epochs, batch_size=32,
+                        scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
     cm = confusion(test[1], pred, len(classes))
     print_report(cm, classes)
     return history, float((pred == test[1]).mean()), cm, pred
@@ -93,9 +92,10 @@ def predict(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
         test: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int,
-        scheduler=None) -> dict[str, list[float]]:
+        scheduler=None) -> tuple[dict[str, list[float]], np.ndarray]:
     """Train with cross entropy, one tqdm bar per epoch showing running loss and accuracy.
-    Returns the history: loss, train_acc (running, over the epoch) and test_acc per epoch."""
+    Returns the history (loss, train_acc running over the epoch, test_acc, per epoch) and the
+    test-set predictions after the last epoch."""
     from tqdm import tqdm
     loss_fn = nn.CrossEntropyLoss()
     data = lucid.data.TensorDataset(lucid.tensor(train[0]), lucid.tensor(train[1]))
@@ -120,10 +120,11 @@ def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
             scheduler.step()
         history["loss"].append(total / seen)
         history["train_acc"].append(correct / seen)
-        history["test_acc"].append(float((predict(model, test[0]) == test[1]).mean()))
+        pred = predict(model, test[0])
+        history["test_acc"].append(float((pred == test[1]).mean()))
         print(f"  epoch {epoch + 1}: loss {total / seen:.3f}  train acc {correct / seen:.3f}  "
               f"test acc {history['test_acc'][-1]:.3f}")
-    return history
+    return history, pred
 
 
 def confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
