@@ -167,22 +167,29 @@ def test_transposed_finite_differences(output_padding, stride, padding):
                [x, w, b])
 
 
-@pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (400, 1), (3000, 1),
-                                            (200, 10**6), (10, 10**6)])
+@pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (300, 1), (400, 1),
+                                            (1000, 1), (3000, 1), (200, 10**6), (10, 10**6)])
 def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min_rows):
     """The NumPy primitive's private paths — im2col GEMMs blocked by output rows (forced here with
     a tiny block size: row bands, whole-image blocks, one block) or by kernel rows (kernels
-    larger than their output), the taps path for few channels per group, and the stride-phase
-    path for input dilation — on inputs larger than the grid's."""
+    larger than their output), flat-plane taps for few channels per group (in channel blocks,
+    the last one short) or strided taps, flat-plane dot products for grouped kernels larger than
+    their output, and the stride-phase path for input dilation — on inputs larger than the
+    grid's."""
     from lucid.backends import numpy_backend as nb
     monkeypatch.setattr(nb, "_BLOCK", block)
     monkeypatch.setattr(nb, "_MIN_ROWS", min_rows)
+    monkeypatch.setattr(nb, "_TAP_BLOCK", block)
+    monkeypatch.setattr(nb, "_DOT_BLOCK", block)
     rng = np.random.default_rng(11)
     for groups, cin, cout, k, s, d in [(1, 3, 4, (3, 2), (1, 1), (1, 1)),
                                        (2, 4, 6, (3, 3), (2, 1), (1, 2)),
                                        (3, 12, 6, (2, 3), (1, 2), (2, 1)),   # im2col per group
                                        (4, 4, 8, (3, 3), (1, 1), (1, 1)),    # depthwise, x2
+                                       (5, 10, 5, (2, 3), (1, 1), (2, 1)),   # flat taps, 2 ch
                                        (2, 6, 2, (2, 2), (3, 2), (1, 1)),    # taps, 3 ch/group
+                                       (3, 6, 3, (7, 9), (1, 1), (1, 1)),    # flat dots
+                                       (3, 3, 3, (6, 5), (2, 1), (1, 2)),    # flat dots, strided
                                        (1, 2, 3, (7, 9), (1, 1), (1, 1)),    # big kernel: K
                                        (2, 10, 4, (8, 6), (1, 1), (1, 2))]:  # blocks if tiny
         x = rng.standard_normal((3, cin, 9, 11))

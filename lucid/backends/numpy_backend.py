@@ -135,7 +135,8 @@ def matmul(a, b):
 def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     """im2col through one strided view and BLAS GEMMs (per group, in cache-sized blocks).
     Private paths behind the same contract: input dilation as stride phases, few channels per
-    group as tap-wise einsums, small grouped outputs as per-pixel products."""
+    group as shifted slices of flat planes (or tap-wise einsums when strided), small grouped
+    outputs as dot products with flat planes."""
     n, _, _, c = x.shape
     o, kh, kw, cg = w.shape
     if input_dilation != (1, 1) and stride == (1, 1):
@@ -146,23 +147,25 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
         xd = np.zeros((n, (h0 - 1) * dh + 1, (w0 - 1) * dw + 1, c), dtype=x.dtype)
         xd[:, ::dh, ::dw, :] = x
         x = xd
-    if any(pad_lo) or any(pad_hi):
-        x = np.pad(x, ((0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)))
     if flip:
         w = w[:, ::-1, ::-1, :]
-    hp, wp = x.shape[1], x.shape[2]
+    hp, wp = x.shape[1] + pad_lo[0] + pad_hi[0], x.shape[2] + pad_lo[1] + pad_hi[1]
     ho = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    g, og = groups, o // groups
+    if g > 1 and og == 1 and ho * wo < kh * kw:
+        return _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g)
+    if g > 1 and cg <= _TAPS_MAX_CG and stride == (1, 1) and kh * kw <= ho * wo:
+        return _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
+    if any(pad_lo) or any(pad_hi):
+        x = np.pad(x, ((0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)))
     x = np.ascontiguousarray(x)
     sn, sh, sw, sc = x.strides
-    g, og = groups, o // groups
     view = as_strided(x, (n, ho, wo, kh, kw, g, cg),
                       (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1],
                        sc * cg, sc), writeable=False)
     if g > 1 and cg <= _TAPS_MAX_CG:
         return _depthwise_taps(view, w, n, ho, wo, g, og)
-    if g > 1 and ho * wo <= 64 and og == 1:
-        return _small_output(x, w, stride, dilation, n, ho, wo, g, cg)
     k = kh * kw * cg
     wmat = np.ascontiguousarray(w).reshape(g, og, k).transpose(0, 2, 1)       # (g, K, Og)
     if kh > 1 and n * ho * wo < _MIN_ROWS and n * ho * wo * g * k > _BLOCK:
@@ -275,10 +278,10 @@ _TAPS_MAX_CG = 4     # grouped convs with at most this many input channels per g
 
 
 def _depthwise_taps(view, w, n, ho, wo, g, og):
-    """Few input channels per group (depthwise, or the input gradient of a depthwise conv with a
-    depth multiplier): one einsum over the strided window view, which reads each input once per
-    tap without materialising patches. im2col would gather along the channel axis into thin
-    GEMMs, which costs far more than the arithmetic."""
+    """Few input channels per group where ``_flat_taps`` does not apply (strided, or a kernel
+    larger than the output): one einsum over the strided window view, which reads each input
+    once per tap without materialising patches. im2col would gather along the channel axis into
+    thin GEMMs, which costs far more than the arithmetic."""
     kh, kw, cg = w.shape[1], w.shape[2], w.shape[3]
     # One einsum per input channel of a group, with no size-1 axes in the subscripts: einsum's
     # inner loop runs over the last axes, which must be the long group axis, not a singleton.
@@ -292,19 +295,90 @@ def _depthwise_taps(view, w, n, ho, wo, g, og):
     return out.reshape(n, ho, wo, g * og)
 
 
-def _small_output(x, w, stride, dilation, n, ho, wo, g, cg):
-    """Few output pixels, a large kernel, one output channel per group: the shape of a grouped
-    conv's weight gradient. One product-and-sum per output pixel over contiguous windows."""
-    kh, kw = w.shape[1], w.shape[2]
-    wt = np.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(kh, kw, g, cg)  # (kh, kw, g, cg)
-    out = np.empty((n, ho, wo, g), dtype=np.result_type(x.dtype, w.dtype))
-    xg = x.reshape(x.shape[0], x.shape[1], x.shape[2], g, cg)
-    for p in range(ho):
-        for q in range(wo):
-            r0, c0 = p * stride[0], q * stride[1]
-            win = xg[:, r0:r0 + dilation[0] * (kh - 1) + 1:dilation[0],
-                     c0:c0 + dilation[1] * (kw - 1) + 1:dilation[1]]          # (N, kh, kw, g, cg)
-            out[:, p, q, :] = np.einsum("nhwgc,hwgc->ng", win, wt)
+_TAP_BLOCK = 1 << 18    # output elements per channel block of _flat_taps (1 MB of float32)
+
+
+def _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
+    """Stride 1, few input channels per group (depthwise, and the input gradient of depthwise).
+
+    A block of channels at a time, each input channel's zero-padded planes (all images end to
+    end) are laid out as one flat row. The output, computed at every position of such a row
+    (rows and columns past Ho, Wo are dropped), is then a weighted sum of shifted contiguous
+    slices of it, one per tap and input channel. Every step is a long contiguous multiply or
+    add over a block that stays in cache, several times faster than a strided reduction; long
+    rows matter, as NumPy's broadcast loops run at half speed on rows of a few thousand.
+    The block buffers are reused, so the only new memory is the output."""
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    og = o // g
+    hp, wp = h + pad_lo[0] + pad_hi[0], wd + pad_lo[1] + pad_hi[1]
+    size = n * hp * wp
+    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
+    dtype = np.result_type(x.dtype, w.dtype)
+    xc = x.transpose(3, 0, 1, 2)                # (C, N, H, W): NCHW memory reads whole rows
+    wt = w.reshape(g, og, kh, kw, cg)
+    step = _min(g, _max(1, _TAP_BLOCK // (og * m)))
+    # A spare row after the planes: the last output row's dropped columns read past them.
+    planes = np.zeros((step, cg, size + wp), dtype=x.dtype)
+    inner = planes[:, :, :size].reshape(step, cg, n, hp, wp)[
+        ..., pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd]
+    acc = np.empty((step, og, size), dtype=dtype)
+    tmp = np.empty((step, og, m), dtype=dtype)
+    y = np.empty((n, o, ho, wo), dtype=dtype)
+    for g0 in range(0, g, step):
+        k = _min(step, g - g0)
+        inner[:k] = xc[g0 * cg:(g0 + k) * cg].reshape(k, cg, n, h, wd)    # pads stay zero
+        a, t = acc[:k, :, :m], tmp[:k]
+        for ci in range(cg):
+            for i in range(kh):
+                for j in range(kw):
+                    s = i * dilation[0] * wp + j * dilation[1]
+                    src = planes[:k, ci, None, s:s + m]                  # (k, 1, m)
+                    wv = wt[g0:g0 + k, :, i, j, ci, None]                # (k, og, 1)
+                    if ci == i == j == 0:
+                        np.multiply(src, wv, out=a)
+                    else:
+                        np.multiply(src, wv, out=t)
+                        a += t
+        y[:, g0 * og:(g0 + k) * og] = \
+            acc[:k].reshape(k * og, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+    return y.transpose(0, 2, 3, 1)                                     # NHWC view of NCHW
+
+
+_DOT_BLOCK = 1 << 18    # kernel elements per group block of _flat_dots (1 MB of float32)
+
+
+def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
+    """Few output pixels, a kernel larger than the output, one output channel per group: the
+    shape of a grouped (e.g. depthwise) conv's weight gradient, whose 'kernel' is the output
+    gradient. A block of groups at a time, the kernel is placed in a zero frame shaped like a
+    group's padded input planes, flattened; each output pixel is then one dot product per group
+    between that frame and a contiguous slice of the flat input planes. (A NaN or inf in the
+    input can reach pixels whose window does not cover it, through 0·inf.)"""
+    n, h, wd, c = x.shape
+    _, kh, kw, cg = w.shape
+    (sh, sw), (dh, dw), (t, l) = stride, dilation, pad_lo
+    hp, wp = h + t + pad_hi[0], wd + l + pad_hi[1]
+    frame = cg * hp * wp
+    dtype = np.result_type(x.dtype, w.dtype)
+    xg = x.transpose(0, 3, 1, 2).reshape(n, g, cg, h, wd)
+    kg = w.transpose(0, 3, 1, 2)                                         # (g, cg, kh, kw)
+    step = _min(g, _max(1, _DOT_BLOCK // frame))
+    xs = np.zeros((step, frame + (ho - 1) * sh * wp + (wo - 1) * sw), dtype=x.dtype)
+    x_in = xs[:, :frame].reshape(step, cg, hp, wp)[:, :, t:t + h, l:l + wd]
+    kf = np.zeros((step, 1, frame), dtype=w.dtype)
+    k_in = kf.reshape(step, cg, hp, wp)[:, :, :(kh - 1) * dh + 1:dh, :(kw - 1) * dw + 1:dw]
+    out = np.empty((n, ho, wo, g), dtype=dtype)
+    for g0 in range(0, g, step):
+        k = _min(step, g - g0)
+        k_in[:k] = kg[g0:g0 + k]
+        for b in range(n):
+            x_in[:k] = xg[b, g0:g0 + k]
+            for p in range(ho):
+                for q in range(wo):
+                    s = p * sh * wp + q * sw
+                    out[b, p, q, g0:g0 + k] = \
+                        np.matmul(kf[:k], xs[:k, s:s + frame, None])[:, 0, 0]
     return out
 
 

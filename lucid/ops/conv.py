@@ -69,9 +69,12 @@ def conv_weight_grad(be, x, g, k_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dil
     n, h, w_, c = x.shape
     ho, wo = g.shape[1], g.shape[2]
     cg = c // groups
-    # The batch becomes the channel axis: x -> (C/g, H, W, g*N) with group-major channels.
-    xt = be.transpose(be.reshape(x, (n, h, w_, groups, cg)), (4, 1, 2, 3, 0))
-    xt = be.reshape(xt, (cg, h, w_, groups * n))
+    # The batch becomes the channel axis: x -> (C/g, H, W, g*N) with group-major channels. The
+    # merge of groups and batch goes through (C/g, g*N, H, W): when x is an NHWC view of NCHW
+    # memory, that copy moves whole image rows, where merging in NHWC order gathers one value
+    # per channel plane.
+    xt = be.transpose(be.reshape(x, (n, h, w_, groups, cg)), (4, 3, 0, 1, 2))
+    xt = be.transpose(be.reshape(xt, (cg, groups * n, h, w_)), (0, 2, 3, 1))
     gt = be.transpose(g, (3, 1, 2, 0))                                   # (O, Ho, Wo, N)
     # Only the input rows the kernel reaches are needed: trim the high pad to that.
     need = [(k - 1) * d + s * (m - 1) + 1 - size - p for k, d, s, m, size, p in
