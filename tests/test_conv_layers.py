@@ -214,6 +214,23 @@ def test_conv_transpose_is_adjoint_of_conv(backend):
     np.testing.assert_allclose(lhs, rhs, rtol=1e-4)
 
 
+@pytest.mark.parametrize("groups,cin,cout", [(1, 3, 5), (2, 4, 6), (4, 4, 8)])
+def test_empty_batch(backend, groups, cin, cout):
+    """An empty batch gives an empty output of PyTorch's shape and zero weight and bias
+    gradients (MLX's own conv kills the process on it)."""
+    conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1, groups=groups)
+    up = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, groups=groups)
+    for layer, out_shape in ((conv, (0, cout, 4, 5)), (up, (0, cout, 16, 18))):
+        x = lucid.zeros(0, cin, 8, 9, requires_grad=True)
+        y = layer(x)
+        assert y.shape == out_shape
+        y.sum().backward()
+        assert x.grad.shape == x.shape
+        np.testing.assert_array_equal(layer.weight.grad.numpy(), 0)
+        np.testing.assert_array_equal(layer.bias.grad.numpy(), 0)
+        assert layer.weight.grad.shape == layer.weight.shape
+
+
 # -- validation ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,exc,pattern", [

@@ -23,10 +23,22 @@ def out_size(n: int, k: int, stride: int, lo: int, hi: int, dilation: int) -> in
     return (n + lo + hi - dilation * (k - 1) - 1) // stride + 1
 
 
+def _primitive(be, x, w, stride: Pair, lo: Pair, hi: Pair, dilation: Pair, in_dil: Pair,
+               groups: int, flip: bool):
+    """``be.conv2d``, except that an empty batch, or the empty reduction of an empty batch's
+    weight gradient, gives zeros of the right shape without calling the backend (MLX's CPU conv
+    kills the process with SIGFPE on an empty input; NumPy's GEMM blocking divides by zero)."""
+    if 0 in x.shape or 0 in w.shape:
+        size = [out_size((x.shape[1 + a] - 1) * in_dil[a] + 1, w.shape[1 + a], stride[a], lo[a],
+                         hi[a], dilation[a]) for a in (0, 1)]
+        return be.full((x.shape[0], size[0], size[1], w.shape[0]), 0.0, be.dtype_name(x))
+    return be.conv2d(x, w, stride, lo, hi, dilation, in_dil, groups, flip)
+
+
 def _conv_s1(be, x, w, lo: Pair, hi: Pair, dilation: Pair, in_dil: Pair, groups: int, flip: bool):
     """Stride-1 conv whose pads may be negative: pad by max(0, p) and crop the output."""
-    out = be.conv2d(x, w, (1, 1), tuple(max(0, p) for p in lo), tuple(max(0, p) for p in hi),
-                    dilation, in_dil, groups, flip)
+    out = _primitive(be, x, w, (1, 1), tuple(max(0, p) for p in lo),
+                     tuple(max(0, p) for p in hi), dilation, in_dil, groups, flip)
     crop_lo = [max(0, -p) for p in lo]
     crop_hi = [max(0, -p) for p in hi]
     if any(crop_lo) or any(crop_hi):
@@ -47,7 +59,7 @@ def _swap_io(be, w, groups: int):
 
 def conv_forward(be, x, w, stride: Pair, lo: Pair, hi: Pair, dilation: Pair, groups: int):
     """x (N, H, W, C), w (O, kh, kw, C/g), pads >= 0 -> (N, Ho, Wo, O)."""
-    return be.conv2d(x, w, stride, lo, hi, dilation, (1, 1), groups, False)
+    return _primitive(be, x, w, stride, lo, hi, dilation, (1, 1), groups, False)
 
 
 def conv_input_grad(be, g, w, in_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dilation: Pair,
@@ -80,7 +92,8 @@ def conv_weight_grad(be, x, g, k_hw: Pair, stride: Pair, lo: Pair, hi: Pair, dil
     need = [(k - 1) * d + s * (m - 1) + 1 - size - p for k, d, s, m, size, p in
             zip(k_hw, dilation, stride, (ho, wo), (h, w_), lo)]
     hi_eff = tuple(max(0, min(p, q)) for p, q in zip(hi, need))
-    out = be.conv2d(xt, gt, dilation, lo, hi_eff, stride, (1, 1), groups, False)  # (C/g, kh', kw', O)
+    out = _primitive(be, xt, gt, dilation, lo, hi_eff, stride, (1, 1), groups, False)
+    # out: (C/g, kh', kw', O)
     if out.shape[1] != k_hw[0] or out.shape[2] != k_hw[1]:
         out = be.getitem(out, (slice(None), slice(0, k_hw[0]), slice(0, k_hw[1])))
     return be.transpose(out, (3, 1, 2, 0))
