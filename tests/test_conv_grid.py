@@ -182,16 +182,18 @@ def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min
     monkeypatch.setattr(nb, "_TAP_BLOCK", block)
     monkeypatch.setattr(nb, "_DOT_BLOCK", block)
     rng = np.random.default_rng(11)
-    for groups, cin, cout, k, s, d in [(1, 3, 4, (3, 2), (1, 1), (1, 1)),
-                                       (2, 4, 6, (3, 3), (2, 1), (1, 2)),
+    for groups, cin, cout, k, s, d in [(1, 3, 4, (3, 2), (1, 1), (1, 2)),    # flat GEMM
+                                       (2, 12, 4, (3, 3), (1, 1), (2, 1)),   # flat GEMM, g=2
+                                       (2, 4, 6, (3, 3), (2, 1), (1, 2)),    # NHWC im2col
                                        (3, 12, 6, (2, 3), (1, 2), (2, 1)),   # im2col per group
                                        (4, 4, 8, (3, 3), (1, 1), (1, 1)),    # depthwise, x2
                                        (5, 10, 5, (2, 3), (1, 1), (2, 1)),   # flat taps, 2 ch
                                        (2, 6, 2, (2, 2), (3, 2), (1, 1)),    # taps, 3 ch/group
                                        (3, 6, 3, (7, 9), (1, 1), (1, 1)),    # flat dots
                                        (3, 3, 3, (6, 5), (2, 1), (1, 2)),    # flat dots, strided
+                                       (2, 10, 4, (8, 6), (1, 1), (1, 2)),   # flat dots, 2 out
                                        (1, 2, 3, (7, 9), (1, 1), (1, 1)),    # big kernel: K
-                                       (2, 10, 4, (8, 6), (1, 1), (1, 2))]:  # blocks if tiny
+                                       (2, 10, 4, (4, 4), (4, 4), (1, 1))]:  # K blocks, grouped
         x = rng.standard_normal((3, cin, 9, 11))
         w = rng.standard_normal((cout, cin // groups) + k)
         lo, hi = (1, 0), (0, 2)

@@ -134,9 +134,17 @@ def matmul(a, b):
 
 def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     """im2col through one strided view and BLAS GEMMs (per group, in cache-sized blocks).
-    Private paths behind the same contract: input dilation as stride phases, few channels per
-    group as shifted slices of flat planes (or tap-wise einsums when strided), small grouped
-    outputs as dot products with flat planes."""
+
+    Private paths behind the same contract, each chosen by shape:
+    - input dilation: stride phases (``_stride_phases``);
+    - grouped, kernel larger than the output and spanning most of the input (a grouped weight
+      gradient): products with flat planes (``_flat_dots``);
+    - stride 1, at most 4 input channels per group: weighted shifted slices of flat planes
+      (``_flat_taps``); strided: tap-wise einsums (``_depthwise_taps``);
+    - stride 1, at most 16 input channels per group: channel-major im2col (``_flat_gemm``);
+    - few output pixels, long reduction: kernel-row blocks (``_k_blocked``).
+    The flat paths return NHWC views of NCHW-ordered memory, which the ops layer's NCHW view
+    of the result turns back into a contiguous array without a copy."""
     n, _, _, c = x.shape
     o, kh, kw, cg = w.shape
     if input_dilation != (1, 1) and stride == (1, 1):
@@ -153,10 +161,15 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     ho = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     g, og = groups, o // groups
-    if g > 1 and og == 1 and ho * wo < kh * kw:
+    # A kernel larger than the output that spans most of the padded input (the flat products
+    # also multiply the frame's zeros).
+    if g > 1 and ho * wo < kh * kw and hp * wp <= _DOT_MAX_WASTE * kh * kw:
         return _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g)
-    if g > 1 and cg <= _TAPS_MAX_CG and stride == (1, 1) and kh * kw <= ho * wo:
+    flat = stride == (1, 1) and kh * kw <= ho * wo
+    if flat and g > 1 and cg <= _TAPS_MAX_CG:
         return _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
+    if flat and kh * kw > 1 and cg <= _FLAT_GEMM_MAX_CG:
+        return _flat_gemm(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
     if any(pad_lo) or any(pad_hi):
         x = np.pad(x, ((0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)))
     x = np.ascontiguousarray(x)
@@ -348,41 +361,83 @@ def _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
     return y.transpose(0, 2, 3, 1)                                     # NHWC view of NCHW
 
 
+_FLAT_GEMM_MAX_CG = 16   # up to this many input channels per group, NHWC im2col runs are short
+
+
+def _flat_gemm(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
+    """Stride 1, a few input channels per group (grouped convs, Bayar-style 3-channel layers):
+    im2col in channel-major form. Each input channel's zero-padded planes, all images end to
+    end, form one flat row, so the patch row of channel c and tap (i, j) is a shifted contiguous
+    slice of it. A block of columns at a time, one copy gathers those slices (long contiguous
+    runs, where NHWC im2col copies runs of C/g values) and one GEMM per group multiplies them by
+    the (O/g, C/g·kh·kw) weight, writing channel-major output rows; rows and columns past Ho, Wo
+    are dropped at the end. From NCHW memory this also skips the NHWC transpose."""
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    og, k = o // g, cg * kh * kw
+    hp, wp = h + pad_lo[0] + pad_hi[0], wd + pad_lo[1] + pad_hi[1]
+    size = n * hp * wp
+    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
+    dtype = np.result_type(x.dtype, w.dtype)
+    planes = np.zeros((c, size + wp), dtype=x.dtype)     # a spare row, as in _flat_taps
+    planes[:, :size].reshape(c, n, hp, wp)[
+        :, :, pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd] = x.transpose(3, 0, 1, 2)
+    wmat = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3))
+    wmat = wmat.reshape(g, og, k)
+    out = np.empty((o, size), dtype=dtype)
+    cols_n = _max(1, _BLOCK // (4 * k))
+    cols = np.empty((cg, kh, kw, _min(cols_n, m)), dtype=x.dtype)
+    sc, sp = planes.strides
+    for gi in range(g):
+        base = planes[gi * cg:(gi + 1) * cg]
+        for c0 in range(0, m, cols_n):
+            mc = _min(cols_n, m - c0)
+            taps = as_strided(base[:, c0:], (cg, kh, kw, mc),
+                              (sc, sp * dilation[0] * wp, sp * dilation[1], sp), writeable=False)
+            blk = cols[..., :mc]
+            np.copyto(blk, taps)
+            np.matmul(wmat[gi], blk.reshape(k, mc), out=out[gi * og:(gi + 1) * og, c0:c0 + mc])
+    y = out.reshape(o, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(y).transpose(0, 2, 3, 1)                # NHWC view of NCHW
+
+
 _DOT_BLOCK = 1 << 18    # kernel elements per group block of _flat_dots (1 MB of float32)
+_DOT_MAX_WASTE = 8      # _flat_dots when the padded input is at most this many times the kernel
 
 
 def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
-    """Few output pixels, a kernel larger than the output, one output channel per group: the
-    shape of a grouped (e.g. depthwise) conv's weight gradient, whose 'kernel' is the output
-    gradient. A block of groups at a time, the kernel is placed in a zero frame shaped like a
-    group's padded input planes, flattened; each output pixel is then one dot product per group
-    between that frame and a contiguous slice of the flat input planes. (A NaN or inf in the
-    input can reach pixels whose window does not cover it, through 0·inf.)"""
+    """Grouped, few output pixels, a kernel larger than the output: the shape of a grouped
+    conv's weight gradient, whose 'kernel' is the output gradient and whose reduction runs over
+    the batch. A block of groups at a time, the kernel is placed in zero frames shaped like a
+    group's padded input planes and flattened; each output pixel is then one product per group
+    of the (O/g, frame) kernel with a (frame, N) matrix of contiguous slices of the flat input
+    planes, which BLAS reads in place. (A NaN or inf in the input can reach pixels whose window
+    does not cover it, through 0·inf.)"""
     n, h, wd, c = x.shape
-    _, kh, kw, cg = w.shape
+    o, kh, kw, cg = w.shape
+    og = o // g
     (sh, sw), (dh, dw), (t, l) = stride, dilation, pad_lo
     hp, wp = h + t + pad_hi[0], wd + l + pad_hi[1]
     frame = cg * hp * wp
     dtype = np.result_type(x.dtype, w.dtype)
-    xg = x.transpose(0, 3, 1, 2).reshape(n, g, cg, h, wd)
-    kg = w.transpose(0, 3, 1, 2)                                         # (g, cg, kh, kw)
-    step = _min(g, _max(1, _DOT_BLOCK // frame))
-    xs = np.zeros((step, frame + (ho - 1) * sh * wp + (wo - 1) * sw), dtype=x.dtype)
-    x_in = xs[:, :frame].reshape(step, cg, hp, wp)[:, :, t:t + h, l:l + wd]
-    kf = np.zeros((step, 1, frame), dtype=w.dtype)
-    k_in = kf.reshape(step, cg, hp, wp)[:, :, :(kh - 1) * dh + 1:dh, :(kw - 1) * dw + 1:dw]
-    out = np.empty((n, ho, wo, g), dtype=dtype)
+    xg = x.transpose(3, 0, 1, 2).reshape(g, cg, n, h, wd).transpose(0, 2, 1, 3, 4)
+    kg = w.transpose(0, 3, 1, 2).reshape(g, og, cg, kh, kw)
+    step = _min(g, _max(1, _DOT_BLOCK // (frame * _max(og, n))))
+    xs = np.zeros((step, n, frame + (ho - 1) * sh * wp + (wo - 1) * sw), dtype=x.dtype)
+    x_in = xs[:, :, :frame].reshape(step, n, cg, hp, wp)[..., t:t + h, l:l + wd]
+    kf = np.zeros((step, og, frame), dtype=w.dtype)
+    k_in = kf.reshape(step, og, cg, hp, wp)[..., :(kh - 1) * dh + 1:dh, :(kw - 1) * dw + 1:dw]
+    out = np.empty((n, ho, wo, g, og), dtype=dtype)
     for g0 in range(0, g, step):
         k = _min(step, g - g0)
-        k_in[:k] = kg[g0:g0 + k]
-        for b in range(n):
-            x_in[:k] = xg[b, g0:g0 + k]
-            for p in range(ho):
-                for q in range(wo):
-                    s = p * sh * wp + q * sw
-                    out[b, p, q, g0:g0 + k] = \
-                        np.matmul(kf[:k], xs[:k, s:s + frame, None])[:, 0, 0]
-    return out
+        k_in[:k] = kg[g0:g0 + k]                                       # frames stay zero
+        x_in[:k] = xg[g0:g0 + k]
+        for p in range(ho):
+            for q in range(wo):
+                s = p * sh * wp + q * sw
+                prod = np.matmul(kf[:k], xs[:k, :, s:s + frame].transpose(0, 2, 1))  # (k, og, N)
+                out[:, p, q, g0:g0 + k] = prod.transpose(2, 0, 1)
+    return out.reshape(n, ho, wo, o)
 
 
 def eval(*arrays):  # noqa: A001 - NumPy is eager: nothing to do
