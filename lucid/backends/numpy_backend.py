@@ -141,7 +141,8 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
       gradient): products with flat planes (``_flat_dots``);
     - stride 1, at most 4 input channels per group: weighted shifted slices of flat planes
       (``_flat_taps``); strided: tap-wise einsums (``_depthwise_taps``);
-    - stride 1, at most 16 input channels per group: channel-major im2col (``_flat_gemm``);
+    - stride 1, at most 16 input and 16 output channels per group: channel-major im2col
+      (``_flat_gemm``);
     - few output pixels, long reduction: kernel-row blocks (``_k_blocked``).
     The flat paths return NHWC views of NCHW-ordered memory, which the ops layer's NCHW view
     of the result turns back into a contiguous array without a copy."""
@@ -168,7 +169,7 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     flat = stride == (1, 1) and kh * kw <= ho * wo
     if flat and g > 1 and cg <= _TAPS_MAX_CG:
         return _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
-    if flat and kh * kw > 1 and cg <= _FLAT_GEMM_MAX_CG:
+    if flat and kh * kw > 1 and cg <= _FLAT_GEMM_MAX and og <= _FLAT_GEMM_MAX:
         return _flat_gemm(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
     if any(pad_lo) or any(pad_hi):
         x = np.pad(x, ((0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)))
@@ -361,11 +362,13 @@ def _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
     return y.transpose(0, 2, 3, 1)                                     # NHWC view of NCHW
 
 
-_FLAT_GEMM_MAX_CG = 16   # up to this many input channels per group, NHWC im2col runs are short
+# At most this many input and output channels per group: NHWC im2col copies runs this short,
+# and its GEMMs are this narrow; with more, the NHWC path wins.
+_FLAT_GEMM_MAX = 16
 
 
 def _flat_gemm(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
-    """Stride 1, a few input channels per group (grouped convs, Bayar-style 3-channel layers):
+    """Stride 1, few channels per group (grouped convs, Bayar-style 3-channel layers):
     im2col in channel-major form. Each input channel's zero-padded planes, all images end to
     end, form one flat row, so the patch row of channel c and tap (i, j) is a shifted contiguous
     slice of it. A block of columns at a time, one copy gathers those slices (long contiguous
