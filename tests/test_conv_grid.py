@@ -172,10 +172,11 @@ def test_transposed_finite_differences(output_padding, stride, padding):
 def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min_rows):
     """The NumPy primitive's private paths — im2col GEMMs blocked by output rows (forced here with
     a tiny block size: row bands, whole-image blocks, one block) or by kernel rows (kernels
-    larger than their output), flat-plane taps for few channels per group (in channel blocks,
-    the last one short) or strided taps, flat-plane dot products for grouped kernels larger than
-    their output, and the stride-phase path for input dilation — on inputs larger than the
-    grid's."""
+    larger than their output), channel-major im2col over flat planes (in column blocks), flat-
+    plane taps for few channels per group (in channel blocks, the last one short) or strided
+    taps, flat-plane products for grouped kernels larger than their output, and the stride-phase
+    path for input dilation — on inputs larger than the grid's. The comments name the path each
+    config takes."""
     from lucid.backends import numpy_backend as nb
     monkeypatch.setattr(nb, "_BLOCK", block)
     monkeypatch.setattr(nb, "_MIN_ROWS", min_rows)
