@@ -209,3 +209,22 @@ def test_numpy_paths_agree_with_reference(numpy_backend, monkeypatch, block, min
         y = nb.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, d,
                       (2, 2), groups, True)
         np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
+
+
+def test_numpy_flat_products_keep_nonfinite_inputs_local(numpy_backend):
+    """A NaN or inf in the input of a grouped weight-gradient-shaped conv only reaches the output
+    pixels whose window covers it, as in the direct definition (the flat-plane path multiplies
+    the kernel's zero frame with every input value)."""
+    from lucid.backends import numpy_backend as nb
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 9, 11))
+    w = rng.standard_normal((3, 2, 7, 9))
+    lo, hi = (1, 0), (0, 2)
+    for bad in (np.inf, np.nan):
+        xb = x.copy()
+        xb[1, 4, 8, 10] = bad
+        y_ref = conv2d_ref(xb, w, None, (1, 1), lo, hi, (1, 1), 3)
+        assert np.isfinite(y_ref).any() and not np.isfinite(y_ref).all()
+        y = nb.conv2d(xb.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, (1, 1),
+                      (1, 1), 3, False)
+        np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)

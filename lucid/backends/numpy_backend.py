@@ -165,7 +165,13 @@ def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip)
     # A kernel larger than the output that spans most of the padded input (the flat products
     # also multiply the frame's zeros).
     if g > 1 and ho * wo < kh * kw and hp * wp <= _DOT_MAX_WASTE * kh * kw:
-        return _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g)
+        with np.errstate(invalid="ignore"):
+            out = _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g)
+        # The zero frame also meets input values outside each window: only a NaN or inf there
+        # (0·inf) can change a result, and then the result is not finite. Such calls are redone
+        # below on an exact path; checking the few output pixels costs nothing.
+        if np.isfinite(out).all():
+            return out
     flat = stride == (1, 1) and kh * kw <= ho * wo
     if flat and g > 1 and cg <= _TAPS_MAX_CG:
         return _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g)
@@ -415,7 +421,7 @@ def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
     group's padded input planes and flattened; each output pixel is then one product per group
     of the (O/g, frame) kernel with a (frame, N) matrix of contiguous slices of the flat input
     planes, which BLAS reads in place. (A NaN or inf in the input can reach pixels whose window
-    does not cover it, through 0·inf.)"""
+    does not cover it, through 0·inf: ``conv2d`` redoes non-finite results on an exact path.)"""
     n, h, wd, c = x.shape
     o, kh, kw, cg = w.shape
     og = o // g
