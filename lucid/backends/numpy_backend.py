@@ -318,6 +318,17 @@ def _depthwise_taps(view, w, n, ho, wo, g, og):
     return out.reshape(n, ho, wo, g * og)
 
 
+def _flat_planes(lead: tuple, p: int, h: int, wd: int, pad_lo, pad_hi, tail: int, dtype):
+    """The buffer the flat paths share: zeros (*lead, p·Hp·Wp + tail) holding p zero-padded
+    planes end to end and then ``tail`` zeros, so that every kernel tap is a shifted contiguous
+    slice of a row; and the view (*lead, p, H, W) of the planes' interiors, to copy data into
+    (the pads stay zero, so a buffer can be refilled)."""
+    hp, wp = h + pad_lo[0] + pad_hi[0], wd + pad_lo[1] + pad_hi[1]
+    flat = np.zeros(lead + (p * hp * wp + tail,), dtype=dtype)
+    planes = flat[..., :p * hp * wp].reshape(lead + (p, hp, wp))
+    return flat, planes[..., pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd]
+
+
 _TAP_BLOCK = 1 << 18    # output elements per channel block of _flat_taps (1 MB of float32)
 
 
@@ -342,9 +353,7 @@ def _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
     wt = w.reshape(g, og, kh, kw, cg)
     step = _min(g, _max(1, _TAP_BLOCK // (og * m)))
     # A spare row after the planes: the last output row's dropped columns read past them.
-    planes = np.zeros((step, cg, size + wp), dtype=x.dtype)
-    inner = planes[:, :, :size].reshape(step, cg, n, hp, wp)[
-        ..., pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd]
+    planes, inner = _flat_planes((step, cg), n, h, wd, pad_lo, pad_hi, wp, x.dtype)
     acc = np.empty((step, og, size), dtype=dtype)
     tmp = np.empty((step, og, m), dtype=dtype)
     y = np.empty((n, o, ho, wo), dtype=dtype)
@@ -388,9 +397,8 @@ def _flat_gemm(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
     size = n * hp * wp
     m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
     dtype = np.result_type(x.dtype, w.dtype)
-    planes = np.zeros((c, size + wp), dtype=x.dtype)     # a spare row, as in _flat_taps
-    planes[:, :size].reshape(c, n, hp, wp)[
-        :, :, pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd] = x.transpose(3, 0, 1, 2)
+    planes, inner = _flat_planes((c,), n, h, wd, pad_lo, pad_hi, wp, x.dtype)  # spare row
+    inner[...] = x.transpose(3, 0, 1, 2)
     wmat = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3))
     wmat = wmat.reshape(g, og, k)
     out = np.empty((o, size), dtype=dtype)
@@ -432,8 +440,8 @@ def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
     xg = x.transpose(3, 0, 1, 2).reshape(g, cg, n, h, wd).transpose(0, 2, 1, 3, 4)
     kg = w.transpose(0, 3, 1, 2).reshape(g, og, cg, kh, kw)
     step = _min(g, _max(1, _DOT_BLOCK // (frame * _max(og, n))))
-    xs = np.zeros((step, n, frame + (ho - 1) * sh * wp + (wo - 1) * sw), dtype=x.dtype)
-    x_in = xs[:, :, :frame].reshape(step, n, cg, hp, wp)[..., t:t + h, l:l + wd]
+    xs, x_in = _flat_planes((step, n), cg, h, wd, pad_lo, pad_hi,
+                            (ho - 1) * sh * wp + (wo - 1) * sw, x.dtype)
     kf = np.zeros((step, og, frame), dtype=w.dtype)
     k_in = kf.reshape(step, og, cg, hp, wp)[..., :(kh - 1) * dh + 1:dh, :(kw - 1) * dw + 1:dw]
     out = np.empty((n, ho, wo, g, og), dtype=dtype)
