@@ -16,11 +16,11 @@ import time
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import lucid  # noqa: E402
-import lucid.nn.functional as F  # noqa: E402
-from lucid import backends  # noqa: E402
+import lucid
+import lucid.nn.functional as F
+from lucid import backends
 
 # name: (N, C_in, C_out, H, k, stride, padding, dilation, groups)
 WORKLOADS = {

@@ -7,14 +7,13 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import lucid
-import lucid.nn as nn
-import lucid.optim as optim
-from lucid import backends
+from lucid import backends, nn, optim
 
 
 def default_backend() -> str:

@@ -20,10 +20,18 @@ import os
 import time
 
 import numpy as np
+from _common import (
+    example_parser,
+    load_model,
+    pyplot,
+    save_confusion,
+    save_curves,
+    save_run,
+    setup,
+    train_and_report,
+)
 
-import lucid.nn as nn
-from _common import (example_parser, load_model, pyplot, save_confusion, save_curves, save_run,
-                     setup, train_and_report)
+from lucid import nn
 
 CHANNELS = ["Fz", "C3", "Cz", "C4", "P3", "Pz", "P4", "Oz"]
 FS = 128                  # samples per second; one epoch is 1 s

@@ -16,10 +16,18 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from _common import (
+    example_parser,
+    load_model,
+    save_confusion,
+    save_curves,
+    save_kernels,
+    save_run,
+    setup,
+    train_and_report,
+)
 
-import lucid.nn as nn
-from _common import (example_parser, load_model, save_confusion, save_curves, save_kernels,
-                     save_run, setup, train_and_report)
+from lucid import nn
 
 CLASSES = {"binary": ["original", "median"],
            "multi": ["original", "median", "blur", "resample"],

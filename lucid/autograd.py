@@ -10,7 +10,8 @@ not import ``tensor``.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _grad_enabled = True
 
@@ -29,7 +30,7 @@ class _GradMode(contextlib.ContextDecorator):
         self._prev = _grad_enabled
         _grad_enabled = self.mode
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         global _grad_enabled
         _grad_enabled = self._prev
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 class DType:
     """A dtype name shared by every backend (``lucid.float32`` and friends)."""
 
-    __slots__ = ("name", "is_floating")
+    __slots__ = ("is_floating", "name")
 
     def __init__(self, name: str, is_floating: bool) -> None:
         self.name = name
@@ -37,7 +37,7 @@ _BY_NAME = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
 _ALIASES = {"bool_": "bool", "float": "float32", "int": "int64", "half": "float16", "double": "float64"}
 
 
-def get(dtype: "DType | str | None") -> "DType | None":
+def get(dtype: DType | str | None) -> DType | None:
     """Normalise a dtype argument (DType, its name, or None) to a DType; TypeError if unknown."""
     if dtype is None or isinstance(dtype, DType):
         return dtype

@@ -89,7 +89,8 @@ def load(path: str | os.PathLike, device: Any = None) -> Any:
     try:
         with safe_open(path, framework="numpy") as f:
             metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            names = f.keys()           # safe_open is not iterable itself
+            tensors = {k: f.get_tensor(k) for k in names}
     except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise ValueError(f"{path!r} is not a valid safetensors checkpoint: {e}") from e
     if _SKELETON in metadata:

@@ -6,7 +6,8 @@ dtypes the same way on every backend, and applies Functions.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from lucid import autograd, backends, dtypes
 from lucid.ops import elementwise as E
@@ -35,7 +36,7 @@ class Tensor:
     """An n-dimensional array on one backend, recording the ops that made it for ``backward``."""
 
     __array_priority__ = 1000          # make numpy defer to our reflected operators
-    __slots__ = ("data", "_be", "requires_grad", "grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("__weakref__", "_be", "_ctx", "_retains_grad", "data", "grad", "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: Any = None) -> None:
@@ -53,7 +54,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, data: Any, be: Any, requires_grad: bool = False, ctx: Any = None) -> "Tensor":
+    def _wrap(cls, data: Any, be: Any, requires_grad: bool = False, ctx: Any = None) -> Tensor:
         t = cls.__new__(cls)
         t._init(data, be, False, ctx)
         t.requires_grad = requires_grad
@@ -98,7 +99,7 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def requires_grad_(self, flag: bool = True) -> "Tensor":
+    def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not self.dtype.is_floating:
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = bool(flag)
@@ -125,7 +126,7 @@ class Tensor:
             seed = g.data
         autograd.run_backward(self, seed, retain_graph, _wrap_grad)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor._wrap(self.data, self._be)
 
     def zero_grad_(self) -> None:
@@ -144,7 +145,7 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def to(self, target: Any) -> "Tensor":
+    def to(self, target: Any) -> Tensor:
         """A copy on another backend (``"numpy"``/``"cpu"``, ``"mlx"``/``"gpu"``) or dtype."""
         if isinstance(target, str) and target.lower().split(":")[0] in _DEVICE_ALIASES:
             be = resolve_backend(target)
@@ -154,13 +155,13 @@ class Tensor:
                                 requires_grad=self.requires_grad)
         return self.astype(target)
 
-    def astype(self, dtype: Any) -> "Tensor":
+    def astype(self, dtype: Any) -> Tensor:
         dt = dtypes.get(dtype)
         if dt == self.dtype:
             return self
         return apply(E.Cast, self, dtype=dt.name)
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.astype(dtypes.float32)
 
     def __repr__(self) -> str:
@@ -194,12 +195,12 @@ class Tensor:
             yield self[i]
 
     # -- helpers -----------------------------------------------------------------------------
-    def _same_backend(self, other: "Tensor") -> None:
+    def _same_backend(self, other: Tensor) -> None:
         if other._be is not self._be:
             raise RuntimeError(f"an op mixes tensors on different backends: {self.backend!r} and "
                                f"{other.backend!r}; move one with .to('{self.backend}')")
 
-    def _lift(self, value: Any) -> "Tensor":
+    def _lift(self, value: Any) -> Tensor:
         """A Python scalar / list / array as a tensor on self's backend, matching self's dtype
         where that keeps the value (float scalars turn an integer tensor into float32)."""
         if isinstance(value, Tensor):
@@ -242,12 +243,12 @@ class Tensor:
     def __or__(self, o): return _logical(self, self._lift(o), True)
     def __and__(self, o): return _logical(self, self._lift(o), False)
 
-    def __invert__(self) -> "Tensor":
+    def __invert__(self) -> Tensor:
         if self.dtype != dtypes.bool_:
             raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
         return _not(self)
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return apply(M.GetItem, self, index=self._index(index))
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -282,21 +283,21 @@ class Tensor:
     def erf(self): return apply(E.Erf, self)
     def abs(self): return apply(E.Abs, self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":  # noqa: A002
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         return apply(E.Clip, self, lo=min, hi=max)
 
     clamp = clip
 
-    def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
         return apply(R.Sum, self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
         n = 1
         for a in R.norm_axis(axis, self.ndim):
             n *= self.shape[a]
         return self.sum(axis, keepdims) / float(n)
 
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance (population by default, ``ddof=1`` for the unbiased estimate)."""
         n = 1
         for a in R.norm_axis(axis, self.ndim):
@@ -304,26 +305,26 @@ class Tensor:
         d = self - self.mean(axis, keepdims=True)
         return (d * d).sum(axis, keepdims) / float(n - ddof)
 
-    def max(self, axis=None, keepdims: bool = False) -> "Tensor":
+    def max(self, axis=None, keepdims: bool = False) -> Tensor:
         return apply(R.Max, self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
         return -((-self).max(axis, keepdims))
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return Tensor._wrap(self._be.argmax(self.data, axis=axis, keepdims=keepdims), self._be)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return (-self.detach()).argmax(axis, keepdims)
 
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def softmax(self, axis: int = -1) -> Tensor:
         return apply(R.Softmax, self, axis=axis)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1) -> Tensor:
         return apply(R.LogSoftmax, self, axis=axis)
 
     # -- shape methods -----------------------------------------------------------------------
-    def reshape(self, *shape) -> "Tensor":
+    def reshape(self, *shape) -> Tensor:
         shape = _shape_arg(shape)
         if -1 in shape:
             known = 1
@@ -336,13 +337,13 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
-    def transpose(self, *axes) -> "Tensor":
+    def transpose(self, *axes) -> Tensor:
         """No argument: reverse all axes. Two ints: swap them (PyTorch). A full permutation:
         reorder (NumPy)."""
         if not axes:
@@ -356,18 +357,18 @@ class Tensor:
             perm = tuple(a % self.ndim for a in _shape_arg(axes))
         return apply(M.Transpose, self, axes=perm)
 
-    def permute(self, *axes) -> "Tensor":
+    def permute(self, *axes) -> Tensor:
         return apply(M.Transpose, self, axes=tuple(a % self.ndim for a in _shape_arg(axes)))
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return self.transpose()
 
-    def unsqueeze(self, dim: int) -> "Tensor":
+    def unsqueeze(self, dim: int) -> Tensor:
         dim = dim % (self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None) -> "Tensor":
+    def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         dim = dim % self.ndim
@@ -375,14 +376,14 @@ class Tensor:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
-    def broadcast_to(self, *shape) -> "Tensor":
+    def broadcast_to(self, *shape) -> Tensor:
         shape = _shape_arg(shape)
         return self if shape == self.shape else apply(M.BroadcastTo, self, shape=shape)
 
     expand = broadcast_to
 
     # -- in-place (rebinds .data; arrays saved for backward are never mutated) ---------------
-    def _assign(self, data: Any) -> "Tensor":
+    def _assign(self, data: Any) -> Tensor:
         if self.requires_grad and autograd.is_grad_enabled() and self._ctx is None:
             raise RuntimeError("in-place change of a leaf tensor that requires grad; use no_grad()")
         if tuple(data.shape) != self.shape:
@@ -390,13 +391,13 @@ class Tensor:
         self.data = self._be.astype(data, self._be.dtype_name(self.data))
         return self
 
-    def copy_(self, src: Any) -> "Tensor":
+    def copy_(self, src: Any) -> Tensor:
         return self._assign(self._lift(src).data)
 
-    def fill_(self, value: float) -> "Tensor":
+    def fill_(self, value: float) -> Tensor:
         return self._assign(self._be.full(self.shape, value, self._be.dtype_name(self.data)))
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return self.fill_(0.0)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 def conv2d_ref(x, w, b, stride, lo, hi, dilation, groups, gy=None):
     """x (N, C, H, W), w (O, C/g, kh, kw), zero pads lo/hi per axis.
     Returns y, and with ``gy`` (the output cotangent) also dx, dw, db by the same loops."""
-    n, c, _, _ = x.shape
+    n, _c, _, _ = x.shape
     o, cg, kh, kw = w.shape
     og = o // groups
     xp = np.pad(x, ((0, 0), (0, 0), (lo[0], hi[0]), (lo[1], hi[1])))

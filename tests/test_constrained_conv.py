@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_grad
 
 import lucid
-import lucid.nn as nn
 import lucid.nn.functional as F
-import lucid.optim as optim
-from helpers import check_grad
+from lucid import nn, optim
 
 EPS = 1e-12
 
@@ -19,7 +18,7 @@ def ref_kernel(w, name, eps=EPS, max_l2=1.0, cv=-1.0, ns=1.0, max_norm=None, min
                rate=1.0, axes=(1, 2, 3)):
     """The seed formulas, per slice W[o, i], in float64 NumPy (ordinary slices only)."""
     w = np.asarray(w, dtype=np.float64)
-    s = lambda a: a.sum(axis=(2, 3), keepdims=True)  # noqa: E731
+    s = lambda a: a.sum(axis=(2, 3), keepdims=True)
     if name == "none":
         return w
     if name == "nonneg":
@@ -53,11 +52,11 @@ def ref_kernel(w, name, eps=EPS, max_l2=1.0, cv=-1.0, ns=1.0, max_norm=None, min
 
 FAMILIES = [
     ("none", {}), ("nonneg", {}), ("sum_to_one", {}), ("zero_mean", {}), ("nonneg_sum1", {}),
-    ("unit_l2", {}), ("max_l2", dict(max_l2=0.7)), ("fixed_center", dict(center_value=-1.0)),
-    ("max_norm", dict(max_norm=0.6)),
-    ("min_max_norm", dict(max_norm=0.9, min_norm=0.5, minmax_rate=0.7)),
-    ("unit_norm", dict(max_norm=1.0, min_norm=1.0)),
-    ("max_norm_axis0", dict(max_norm=0.8, axis_norm=0)),
+    ("unit_l2", {}), ("max_l2", {"max_l2": 0.7}), ("fixed_center", {"center_value": -1.0}),
+    ("max_norm", {"max_norm": 0.6}),
+    ("min_max_norm", {"max_norm": 0.9, "min_norm": 0.5, "minmax_rate": 0.7}),
+    ("unit_norm", {"max_norm": 1.0, "min_norm": 1.0}),
+    ("max_norm_axis0", {"max_norm": 0.8, "axis_norm": 0}),
 ]
 
 
@@ -296,10 +295,9 @@ def _degenerate_weights():
 @pytest.mark.parametrize("case", list(_degenerate_weights()))
 def test_degenerate_slices_stay_finite(backend, name, kw, case):
     w = _degenerate_weights()[case]
-    layer = nn.ConstrainedConv2d(2, 2, 3, padding=1, **(
-        kw if not (name.startswith("max_norm") or name in ("min_max_norm", "unit_norm"))
-        else kw), **({} if name.startswith("max_norm") or name in ("min_max_norm", "unit_norm")
-                     else {"constraint": name}))
+    norm_family = name.startswith("max_norm") or name in ("min_max_norm", "unit_norm")
+    layer = nn.ConstrainedConv2d(2, 2, 3, padding=1, **kw,
+                                 **({} if norm_family else {"constraint": name}))
     wt = lucid.tensor(w, requires_grad=True)
     k = layer.constraint(wt)
     kn = k.numpy()
@@ -326,29 +324,29 @@ def test_degenerate_rule_is_documented_uniform(backend):
 # -- validation ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,pattern", [
-    (dict(constraint="positive"), "unknown constraint 'positive'; choose one of none, nonneg"),
-    (dict(enforce="always"), "unknown enforce 'always'; choose one of forward, post_step"),
-    (dict(constraint="max_l2"), "needs max_l2"),
-    (dict(constraint="max_l2", max_l2=0), "max_l2 must be > 0, got 0"),
-    (dict(constraint="max_l2", max_l2=-1.0), "max_l2 must be > 0"),
-    (dict(constraint="fixed_center", kernel_size=4), r"odd kernel .* kernel_size=\(4, 4\)"),
-    (dict(constraint="fixed_center", kernel_size=(3, 2)), "odd kernel"),
-    (dict(constraint="fixed_center", kernel_size=1), "1x1 kernel"),
-    (dict(max_norm=0.5, min_norm=1.0), "min_norm=1.0 must not exceed max_norm=0.5"),
-    (dict(max_norm=0.0), "max_norm must be > 0, got 0"),
-    (dict(max_norm=1.0, min_norm=-1.0), "min_norm must be > 0"),
-    (dict(max_norm=2.0, min_norm=1.0, minmax_rate=0.0), r"minmax_rate must be in \(0, 1\]"),
-    (dict(max_norm=2.0, min_norm=1.0, minmax_rate=1.5), r"minmax_rate must be in \(0, 1\]"),
-    (dict(max_norm=1.0, axis_norm=(1, 4)), "axis_norm must hold axes"),
-    (dict(max_norm=1.0, axis_norm=(1, 1)), "repeated axis"),
-    (dict(constraint="unit_l2", max_norm=1.0), "max_norm/min_norm apply to the norm constraints"),
-    (dict(constraint="nonneg", max_l2=1.0), "max_l2=1.0 applies only to constraint='max_l2'"),
-    (dict(min_norm=0.5), "min_norm=0.5 needs max_norm"),
-    (dict(eps=-1.0), "eps must be a number >= 0"),
-    (dict(in_channels=3, groups=2), "in_channels=3 must be divisible by groups=2"),
+    ({"constraint": "positive"}, "unknown constraint 'positive'; choose one of none, nonneg"),
+    ({"enforce": "always"}, "unknown enforce 'always'; choose one of forward, post_step"),
+    ({"constraint": "max_l2"}, "needs max_l2"),
+    ({"constraint": "max_l2", "max_l2": 0}, "max_l2 must be > 0, got 0"),
+    ({"constraint": "max_l2", "max_l2": -1.0}, "max_l2 must be > 0"),
+    ({"constraint": "fixed_center", "kernel_size": 4}, r"odd kernel .* kernel_size=\(4, 4\)"),
+    ({"constraint": "fixed_center", "kernel_size": (3, 2)}, "odd kernel"),
+    ({"constraint": "fixed_center", "kernel_size": 1}, "1x1 kernel"),
+    ({"max_norm": 0.5, "min_norm": 1.0}, "min_norm=1.0 must not exceed max_norm=0.5"),
+    ({"max_norm": 0.0}, "max_norm must be > 0, got 0"),
+    ({"max_norm": 1.0, "min_norm": -1.0}, "min_norm must be > 0"),
+    ({"max_norm": 2.0, "min_norm": 1.0, "minmax_rate": 0.0}, r"minmax_rate must be in \(0, 1\]"),
+    ({"max_norm": 2.0, "min_norm": 1.0, "minmax_rate": 1.5}, r"minmax_rate must be in \(0, 1\]"),
+    ({"max_norm": 1.0, "axis_norm": (1, 4)}, "axis_norm must hold axes"),
+    ({"max_norm": 1.0, "axis_norm": (1, 1)}, "repeated axis"),
+    ({"constraint": "unit_l2", "max_norm": 1.0}, "max_norm/min_norm apply to the norm constraints"),
+    ({"constraint": "nonneg", "max_l2": 1.0}, "max_l2=1.0 applies only to constraint='max_l2'"),
+    ({"min_norm": 0.5}, "min_norm=0.5 needs max_norm"),
+    ({"eps": -1.0}, "eps must be a number >= 0"),
+    ({"in_channels": 3, "groups": 2}, "in_channels=3 must be divisible by groups=2"),
 ])
 def test_validation(kwargs, pattern):
-    args = dict(in_channels=2, out_channels=4, kernel_size=3)
+    args = {"in_channels": 2, "out_channels": 4, "kernel_size": 3}
     args.update(kwargs)
     with pytest.raises(ValueError, match=pattern):
         nn.ConstrainedConv2d(**args)

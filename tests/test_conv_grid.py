@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conv_reference import conv2d_ref
+from helpers import check_grad
 
 import lucid
 import lucid.nn.functional as F
-from conv_reference import conv2d_ref
-from helpers import check_grad
 from lucid.nn.conv_args import resolve_padding
 
 try:
@@ -48,9 +48,9 @@ def _config(rng):
     w = int(rng.integers(need[1], need[1] + 5))
     if h == w:
         w += 1                                            # H != W catches axis mix-ups
-    return dict(n=int(rng.integers(1, 3)), cin=cin, cout=cout, groups=groups, k=(kh, kw),
-                stride=stride, dilation=dilation, padding=padding, hw=(h, w),
-                bias=bool(rng.integers(0, 2)))
+    return {"n": int(rng.integers(1, 3)), "cin": cin, "cout": cout, "groups": groups,
+            "k": (kh, kw), "stride": stride, "dilation": dilation, "padding": padding,
+            "hw": (h, w), "bias": bool(rng.integers(0, 2))}
 
 
 def _arrays(cfg, rng):
@@ -77,7 +77,7 @@ def _configs():
 def test_grid_against_direct_definition(backend):
     rng = np.random.default_rng(1)
     dtype = "float64" if backend == "numpy" else "float32"
-    tol = dict(rtol=1e-9, atol=1e-9) if dtype == "float64" else dict(rtol=2e-4, atol=2e-4)
+    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == "float64" else {"rtol": 2e-4, "atol": 2e-4}
     for i, cfg in enumerate(_configs()):
         x, w, b = _arrays(cfg, rng)
         lo, hi = resolve_padding(cfg["padding"], cfg["k"], cfg["dilation"], cfg["stride"])
@@ -101,7 +101,7 @@ def test_grid_finite_differences(i):
     need = [d * (k - 1) + 1 for d, k in zip(cfg["dilation"], cfg["k"])]
     cfg["hw"] = tuple(max(s, n) for s, n in zip(cfg["hw"], need))
     x, w, b = _arrays(cfg, np.random.default_rng(i))
-    fn = lambda x, w, *b: F.conv2d(x, w, b[0] if b else None, cfg["stride"], cfg["padding"],  # noqa
+    fn = lambda x, w, *b: F.conv2d(x, w, b[0] if b else None, cfg["stride"], cfg["padding"],
                                    cfg["dilation"], cfg["groups"])
     check_grad(fn, [x, w] + ([b] if b is not None else []), rtol=1e-5, atol=1e-6)
 
@@ -121,7 +121,7 @@ def test_grid_against_torch(backend):
         ty.backward(torch.tensor(gy))
         y, dx, dw, db = _lucid(cfg, x, w, b, gy, "float32")
         msg = f"config {i}: {cfg}"
-        tol = dict(rtol=2e-4, atol=2e-4)
+        tol = {"rtol": 2e-4, "atol": 2e-4}
         np.testing.assert_allclose(y, ty.detach().numpy(), err_msg=msg, **tol)
         np.testing.assert_allclose(dx, tx.grad.numpy(), err_msg=msg, **tol)
         np.testing.assert_allclose(dw, tw.grad.numpy(), err_msg=msg, **tol)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import lucid
-import lucid.nn as nn
 import lucid.nn.functional as F
+from lucid import nn
 
 try:
-    import torch
     import warnings
+
+    import torch
     warnings.filterwarnings("ignore", message="Using padding=.same. with even kernel")
 except ImportError:
     torch = None
@@ -234,40 +235,40 @@ def test_empty_batch(backend, groups, cin, cout):
 # -- validation ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,exc,pattern", [
-    (dict(in_channels=0), ValueError, "in_channels must be a positive int, got 0"),
-    (dict(out_channels=-2), ValueError, "out_channels must be a positive int, got -2"),
-    (dict(in_channels=2.0), TypeError, "in_channels must be an int"),
-    (dict(kernel_size=0), ValueError, r"kernel_size must be positive, got \(0, 0\)"),
-    (dict(kernel_size=(3, 3, 3)), ValueError, "kernel_size must be an int or a pair"),
-    (dict(kernel_size="3"), TypeError, "kernel_size must be an int or a tuple"),
-    (dict(stride=0), ValueError, "stride must be positive"),
-    (dict(stride=(1, -1)), ValueError, "stride must be positive"),
-    (dict(dilation=0), ValueError, "dilation must be positive"),
-    (dict(groups=0), ValueError, "groups must be a positive int, got 0"),
-    (dict(in_channels=3, groups=2), ValueError, "in_channels=3 must be divisible by groups=2"),
-    (dict(out_channels=5, groups=2, in_channels=4), ValueError, "out_channels=5 must be divisible"),
-    (dict(padding="full"), ValueError, "padding string must be 'same' or 'valid', got 'full'"),
-    (dict(padding=-1), ValueError, "padding must be >= 0, got -1"),
-    (dict(padding=(1, -1)), ValueError, "padding must be >= 0"),
-    (dict(padding=1.5), TypeError, "padding must be an int"),
-    (dict(padding_mode="mirror"), ValueError, "padding_mode must be one of"),
-    (dict(padding="same", stride=2), ValueError, "padding='same' needs stride 1"),
-    (dict(data_format="NCWH"), ValueError, "data_format must be"),
-    (dict(weight_mask=np.ones((2, 3))), ValueError, r"weight_mask of shape \(2, 3\) is not "
-                                                     r"broadcastable to the weight shape \(4, 2, 3, 3\)"),
-    (dict(bias="yes"), TypeError, "bias must be a bool"),
+    ({"in_channels": 0}, ValueError, "in_channels must be a positive int, got 0"),
+    ({"out_channels": -2}, ValueError, "out_channels must be a positive int, got -2"),
+    ({"in_channels": 2.0}, TypeError, "in_channels must be an int"),
+    ({"kernel_size": 0}, ValueError, r"kernel_size must be positive, got \(0, 0\)"),
+    ({"kernel_size": (3, 3, 3)}, ValueError, "kernel_size must be an int or a pair"),
+    ({"kernel_size": "3"}, TypeError, "kernel_size must be an int or a tuple"),
+    ({"stride": 0}, ValueError, "stride must be positive"),
+    ({"stride": (1, -1)}, ValueError, "stride must be positive"),
+    ({"dilation": 0}, ValueError, "dilation must be positive"),
+    ({"groups": 0}, ValueError, "groups must be a positive int, got 0"),
+    ({"in_channels": 3, "groups": 2}, ValueError, "in_channels=3 must be divisible by groups=2"),
+    ({"out_channels": 5, "groups": 2, "in_channels": 4}, ValueError, "out_channels=5 must be divisible"),
+    ({"padding": "full"}, ValueError, "padding string must be 'same' or 'valid', got 'full'"),
+    ({"padding": -1}, ValueError, "padding must be >= 0, got -1"),
+    ({"padding": (1, -1)}, ValueError, "padding must be >= 0"),
+    ({"padding": 1.5}, TypeError, "padding must be an int"),
+    ({"padding_mode": "mirror"}, ValueError, "padding_mode must be one of"),
+    ({"padding": "same", "stride": 2}, ValueError, "padding='same' needs stride 1"),
+    ({"data_format": "NCWH"}, ValueError, "data_format must be"),
+    ({"weight_mask": np.ones((2, 3))}, ValueError, (r"weight_mask of shape \(2, 3\) is not "
+                                                     r"broadcastable to the weight shape \(4, 2, 3, 3\)")),
+    ({"bias": "yes"}, TypeError, "bias must be a bool"),
 ])
 def test_constructor_validation(kwargs, exc, pattern):
-    args = dict(in_channels=2, out_channels=4, kernel_size=3)
+    args = {"in_channels": 2, "out_channels": 4, "kernel_size": 3}
     args.update(kwargs)
     with pytest.raises(exc, match=pattern):
         nn.Conv2d(**args)
 
 
 @pytest.mark.parametrize("kwargs,pattern", [
-    (dict(padding="same"), "does not take padding='same'"),
-    (dict(output_padding=2, stride=2), "output_padding .* must be smaller than stride"),
-    (dict(padding_mode="reflect"), "only padding_mode='zeros'"),
+    ({"padding": "same"}, "does not take padding='same'"),
+    ({"output_padding": 2, "stride": 2}, "output_padding .* must be smaller than stride"),
+    ({"padding_mode": "reflect"}, "only padding_mode='zeros'"),
 ])
 def test_transpose_constructor_validation(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):

@@ -13,10 +13,10 @@ import pytest
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 sys.path.insert(0, EXAMPLES)
 
-import digits  # noqa: E402
-import eeg_maxnorm  # noqa: E402
-import manipulation_detection as md  # noqa: E402
-from _common import predict  # noqa: E402
+import digits
+import eeg_maxnorm
+import manipulation_detection as md
+from _common import predict
 
 
 def _run(module, backend, out, *extra):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_grad, check_parity
 
 import lucid
-import lucid.nn as nn
 import lucid.nn.functional as F
-from helpers import check_grad, check_parity
+from lucid import nn
 
 try:
     import torch

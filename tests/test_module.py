@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lucid
-import lucid.nn as nn
+from lucid import nn
 
 
 class Net(nn.Module):

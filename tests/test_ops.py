@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_grad, check_parity
 
 import lucid
-from helpers import check_grad, check_parity
 
 ANY, POS, SPREAD = "any", "pos", "spread"
 

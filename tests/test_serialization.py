@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 import lucid
-import lucid.nn as nn
-import lucid.optim as optim
-from lucid import backends
+from lucid import backends, nn, optim
 
 
 def _model():

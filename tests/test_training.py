@@ -3,13 +3,14 @@ trajectory, and a long MLX loop keeps memory flat."""
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 import pytest
 
 import lucid
-import lucid.nn as nn
-import lucid.optim as optim
-from lucid import backends
+from lucid import backends, nn, optim
 from lucid.data import DataLoader, TensorDataset
 
 
@@ -105,6 +106,6 @@ def test_dataloader_batching_and_shuffle(backend):
     a = [b[0].tolist() for b in DataLoader(ds, 3, shuffle=True)]
     lucid.random.seed(1)
     b = [b[0].tolist() for b in DataLoader(ds, 3, shuffle=True)]
-    assert a == b and sorted(sum(a, [])) == list(range(10)) and a != [[0, 1, 2]]
+    assert a == b and sorted(functools.reduce(operator.iadd, a, [])) == list(range(10)) and a != [[0, 1, 2]]
     with pytest.raises(ValueError, match="same first dimension"):
         TensorDataset(lucid.zeros(3), lucid.zeros(4))

@@ -7,8 +7,8 @@ import contextlib
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 CHOICES = ("numpy", "mlx")
 _loaded: dict[str, ModuleType] = {}

@@ -9,7 +9,8 @@ is shared code in ``lucid.ops`` built from these primitives.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 Array = Any
 Shape = tuple[int, ...]

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -71,11 +72,11 @@ add, subtract, multiply, divide = mx.add, mx.subtract, mx.multiply, mx.divide
 power, maximum, equal, greater, where = mx.power, mx.maximum, mx.equal, mx.greater, mx.where
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001
+def sum(x, axis=None, keepdims=False):
     return mx.sum(x, axis=axis, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x, axis=None, keepdims=False):
     return mx.max(x, axis=axis, keepdims=keepdims)
 
 
@@ -122,8 +123,8 @@ def matmul(a, b):
 
 
 def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
-    n, h, wd, c = x.shape
-    o, kh, kw, _ = w.shape
+    _n, h, wd, _c = x.shape
+    _o, kh, kw, _ = w.shape
     ho = (h + pad_lo[0] + pad_hi[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wd + pad_lo[1] + pad_hi[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     if (groups == 1 and not flip and tuple(input_dilation) == (1, 1)
@@ -155,5 +156,5 @@ def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo):
     return (cols @ wmat).reshape(n, ho, wo, o)
 
 
-def eval(*arrays):  # noqa: A001
+def eval(*arrays):
     mx.eval(*arrays)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -68,11 +69,11 @@ def erf(x):
     return np.where(x >= 0, r, -r).astype(x.dtype)
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - the contract's name
+def sum(x, axis=None, keepdims=False):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x, axis=None, keepdims=False):
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
@@ -342,7 +343,7 @@ def _flat_taps(x, w, pad_lo, pad_hi, dilation, ho, wo, g):
     add over a block that stays in cache, several times faster than a strided reduction; long
     rows matter, as NumPy's broadcast loops run at half speed on rows of a few thousand.
     The block buffers are reused, so the only new memory is the output."""
-    n, h, wd, c = x.shape
+    n, h, wd, _c = x.shape
     o, kh, kw, cg = w.shape
     og = o // g
     hp, wp = h + pad_lo[0] + pad_hi[0], wd + pad_lo[1] + pad_hi[1]
@@ -430,7 +431,7 @@ def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
     of the (O/g, frame) kernel with a (frame, N) matrix of contiguous slices of the flat input
     planes, which BLAS reads in place. (A NaN or inf in the input can reach pixels whose window
     does not cover it, through 0·inf: ``conv2d`` redoes non-finite results on an exact path.)"""
-    n, h, wd, c = x.shape
+    n, h, wd, _c = x.shape
     o, kh, kw, cg = w.shape
     og = o // g
     (sh, sw), (dh, dw), (t, l) = stride, dilation, pad_lo
@@ -457,5 +458,5 @@ def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
     return out.reshape(n, ho, wo, o)
 
 
-def eval(*arrays):  # noqa: A001 - NumPy is eager: nothing to do
+def eval(*arrays):
     return None

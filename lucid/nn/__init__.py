@@ -1,6 +1,6 @@
 """Neural-network building blocks: Module, layers, functional, init, constraints."""
 
-from lucid.nn import conv_args, constraints, functional, init, utils
+from lucid.nn import constraints, conv_args, functional, init, utils
 from lucid.nn.layers.activation import ELU, GELU, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from lucid.nn.layers.constrained_conv import ConstrainedConv2d
 from lucid.nn.layers.container import ModuleList, Sequential
@@ -13,9 +13,35 @@ from lucid.nn.module import Module
 from lucid.nn.parameter import Parameter
 
 __all__ = [
-    "Module", "Parameter", "Conv2d", "ConvTranspose2d", "ConstrainedConv2d", "Linear", "Identity",
-    "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "ELU", "Softmax", "Dropout",
-    "MaxPool2d", "MaxPool2D", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Sequential",
-    "ModuleList", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "functional", "init",
-    "constraints", "utils", "conv_args",
+    "ELU",
+    "GELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BCEWithLogitsLoss",
+    "BatchNorm2d",
+    "ConstrainedConv2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "MaxPool2D",
+    "MaxPool2d",
+    "Module",
+    "ModuleList",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "constraints",
+    "conv_args",
+    "functional",
+    "init",
+    "utils",
 ]

@@ -43,7 +43,7 @@ def pair(v: Any, name: str, minimum: int = 1) -> Pair:
     return (int(v[0]), int(v[1]))
 
 
-def padding_spec(padding: Any) -> "str | tuple[Pair, Pair]":
+def padding_spec(padding: Any) -> str | tuple[Pair, Pair]:
     """Validate a padding argument without the kernel: returns "same"/"valid" or (lo, hi)."""
     if isinstance(padding, str):
         key = padding.lower()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from lucid import dtypes
-from lucid.tensor import Tensor, resolve_backend
 from lucid.nn.parameter import Parameter
+from lucid.tensor import Tensor, resolve_backend
 
 
 class IncompatibleKeys(NamedTuple):
@@ -98,12 +99,12 @@ class Module:
         else:
             self._non_persistent.discard(name)
 
-    def add_module(self, name: str, module: "Module | None") -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         self._forget(name)
         self._modules[name] = module
 
     # -- traversal ---------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, Module]]:
         seen = set() if _seen is None else _seen
         if id(self) in seen:
             return
@@ -113,18 +114,18 @@ class Module:
             if m is not None:
                 yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen: set[int] = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
@@ -154,7 +155,7 @@ class Module:
             yield b
 
     # -- state -------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
+    def state_dict(self) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name, detached."""
         out: OrderedDict[str, Tensor] = OrderedDict()
         for key, _, _, t in self._state_entries():
@@ -183,7 +184,7 @@ class Module:
                 m._after_load(name)
         return IncompatibleKeys(missing, unexpected)
 
-    def _state_entries(self) -> Iterator[tuple[str, "Module", str, Tensor]]:
+    def _state_entries(self) -> Iterator[tuple[str, Module, str, Tensor]]:
         """(dotted key, owning module, attribute name, tensor) for every parameter and persistent
         buffer: what a state dict holds, in PyTorch's order (own tensors, then children)."""
         for prefix, m in self.named_modules():
@@ -196,24 +197,24 @@ class Module:
         """Hook for subclasses after a tensor of theirs was loaded."""
 
     # -- modes and movement ------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             p.grad = None
 
-    def requires_grad_(self, flag: bool = True) -> "Module":
+    def requires_grad_(self, flag: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad_(flag)
         return self
 
-    def to(self, target: Any) -> "Module":
+    def to(self, target: Any) -> Module:
         """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu")
         or cast floating ones to a dtype. The Parameter objects stay the same."""
         is_backend = isinstance(target, str) and target.lower().split(":")[0] in (
@@ -229,7 +230,7 @@ class Module:
                 t.data = t._be.astype(t.data, dt.name)
         return self
 
-    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+    def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call fn on every submodule (children first) and then on self."""
         for m in self.children():
             m.apply(fn)

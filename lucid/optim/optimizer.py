@@ -3,7 +3,8 @@ post-step constraint projections, then evaluates everything once (one sync per s
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from lucid.autograd import no_grad
 from lucid.tensor import Tensor

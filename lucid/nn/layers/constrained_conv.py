@@ -87,7 +87,7 @@ class ConstrainedConv2d(Conv2d):
         return self.constrained_weight()
 
     @no_grad()
-    def project_(self) -> "ConstrainedConv2d":
+    def project_(self) -> ConstrainedConv2d:
         """Write constraint(W) into the weight Parameter in place (same object); returns self."""
         self.weight.data = self.constraint(self.masked_weight()).data
         return self

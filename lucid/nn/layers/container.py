@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from lucid.nn.module import Module
 
@@ -37,7 +38,7 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def append(self, m: Module) -> "Sequential":
+    def append(self, m: Module) -> Sequential:
         self.add_module(str(len(self)), m)
         return self
 
@@ -50,13 +51,13 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
 
-    def append(self, m: Module) -> "ModuleList":
+    def append(self, m: Module) -> ModuleList:
         if not isinstance(m, Module):
             raise TypeError(f"ModuleList takes Modules, got {type(m).__name__}")
         self.add_module(str(len(self)), m)
         return self
 
-    def extend(self, ms: Iterable[Module]) -> "ModuleList":
+    def extend(self, ms: Iterable[Module]) -> ModuleList:
         for m in ms:
             self.append(m)
         return self

@@ -1,0 +1,65 @@
+"""Activations, softmax, linear and dropout."""
+
+from __future__ import annotations
+
+from lucid import random as _random
+from lucid.tensor import Tensor, minimum, where
+
+
+def relu(x: Tensor) -> Tensor:
+    return x.relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha·(exp(x) − 1) otherwise (exp of min(x, 0), so large x never overflows)."""
+    return where(x > 0, x, (minimum(x, 0.0).exp() - 1.0) * alpha)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Φ(x); ``approximate="tanh"`` uses PyTorch's tanh approximation."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.7978845608028654).tanh())
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + (x * 0.7071067811865476).erf())
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.softmax(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.log_softmax(dim)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., in) @ weight (out, in).T + bias (out,)."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input features {x.shape[-1]} (shape {x.shape}) do not match "
+                         f"weight {weight.shape}")
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p (mask from ``lucid.random``), scale the rest 1/(1-p)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    mask = _random.bernoulli_mask(x.shape, 1.0 - p, device=x.backend)
+    return x * (mask * (1.0 / (1.0 - p))).astype(x.dtype)
