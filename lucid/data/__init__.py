@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from lucid import random
-from lucid.tensor import Tensor, stack
+from lucid.functions import stack
+from lucid.tensor import Tensor
 
 
 class Dataset:

@@ -35,8 +35,9 @@ from __future__ import annotations
 from typing import Any
 
 from lucid.creation import zeros
+from lucid.functions import where
 from lucid.nn.module import Module
-from lucid.tensor import Tensor, where
+from lucid.tensor import Tensor
 
 TINY = 1e-5                    # relative size below which a normalising sum counts as degenerate
 SLICE = (2, 3)                 # the spatial axes of an OIHW kernel

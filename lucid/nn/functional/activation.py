@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lucid import random as _random
-from lucid.tensor import Tensor, minimum, where
+from lucid.functions import minimum, where
+from lucid.tensor import Tensor
 
 
 def relu(x: Tensor) -> Tensor:
