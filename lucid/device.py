@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from lucid import backends
+from lucid import backends, dtypes
 
 # "cpu" and "gpu" name a backend too: the NumPy reference runs on the CPU, MLX (on a Mac) on
 # the GPU. A tensor's ``device`` reports where its backend really runs (MLX's CPU build: cpu).
@@ -67,3 +67,16 @@ def resolve(device: Any = None) -> ModuleType:
         raise ValueError(f"unknown device {device!r}; choose 'cpu' (numpy), 'gpu' (mlx), "
                          "'numpy' or 'mlx'")
     return backends.load(ALIASES[key])
+
+
+def to_target(target: Any) -> tuple[ModuleType | None, dtypes.DType | None]:
+    """What ``Tensor.to`` / ``Module.to`` was asked for: (backend module, None) for a backend or
+    device name, (None, dtype) for a dtype; a ValueError naming every accepted name otherwise."""
+    if is_name(target):
+        return resolve(target), None
+    try:
+        return None, dtypes.get(target)
+    except TypeError:
+        raise ValueError(f"to() got {target!r}, which is neither a backend or device ("
+                         f"{', '.join(sorted(ALIASES))}) nor a dtype "
+                         f"({', '.join(dtypes.names())})") from None

@@ -138,8 +138,13 @@ class Tensor(TensorMethods):
         t._ready = self._ready
         return t
 
-    def zero_grad_(self) -> None:
-        self.grad = None
+    def zero_grad_(self, set_to_none: bool = True) -> None:
+        """Drop ``.grad`` (``set_to_none=False``: fill it with zeros instead, as PyTorch)."""
+        if set_to_none or self.grad is None:
+            self.grad = None
+        else:
+            self.grad = Tensor._wrap(self._be.full(self.shape, 0.0, self._be.dtype_name(
+                self.grad.data)), self._be)
 
     # -- conversion --------------------------------------------------------------------------
     def numpy(self) -> Any:
@@ -148,6 +153,14 @@ class Tensor(TensorMethods):
         out = self._be.to_numpy(self.data)
         self._ready = True
         return out
+
+    def _host_values(self) -> Any:
+        """The values as a NumPy array when reading them forces no evaluation (an eager backend,
+        or data made from host values), else None. Checks of indices and class targets use
+        this, so that they never make a lazy backend compute."""
+        if not self._be.lazy:
+            return self.data
+        return self._be.to_numpy(self.data) if self._ready else None
 
     def item(self) -> float | int | bool:
         tracing.forbid_host_read("item()")
@@ -161,15 +174,15 @@ class Tensor(TensorMethods):
 
     def to(self, target: Any) -> Tensor:
         """A copy on another backend (``"numpy"``/``"cpu"``, ``"mlx"``/``"gpu"``, a Device) or a
-        cast to a dtype."""
-        if device.is_name(target):
-            be = resolve_backend(target)
-            if be is self._be:
-                return self
-            tracing.forbid_host_read("to() another backend")
-            return Tensor._wrap(be.asarray(self.numpy(), self._be.dtype_name(self.data)), be,
-                                requires_grad=self.requires_grad)
-        return self.astype(_dtype_or_device(target))
+        cast to a dtype; the tensor itself when nothing changes."""
+        be, dt = device.to_target(target)
+        if be is None:
+            return self.astype(dt)
+        if be is self._be:
+            return self
+        tracing.forbid_host_read("to() another backend")
+        return Tensor._wrap(be.asarray(self.numpy(), self._be.dtype_name(self.data)), be,
+                            requires_grad=self.requires_grad)
 
     def astype(self, dtype: Any) -> Tensor:
         dt = dtypes.get(dtype)
@@ -323,16 +336,6 @@ class Tensor(TensorMethods):
 
 
 _FLOATS = frozenset({"float16", "float32", "float64"})
-
-
-def _dtype_or_device(target: Any) -> Any:
-    """``target`` as a dtype for ``to()``; a ValueError naming every accepted name otherwise."""
-    try:
-        return dtypes.get(target)
-    except TypeError:
-        raise ValueError(f"to() got {target!r}, which is neither a backend or device ("
-                         f"{', '.join(sorted(device.ALIASES))}) nor a dtype "
-                         f"({', '.join(dtypes.names())})") from None
 
 
 def _wrap_grad(array: Any, like: Tensor) -> Tensor:

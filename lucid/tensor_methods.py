@@ -198,7 +198,7 @@ class TensorMethods:
         if isinstance(i, TensorMethods):          # a Tensor
             self._same_backend(i)
             _check_index_dtype(i._be.dtype_name(i.data))
-            return indexing.IndexArray(i.data, _host_copy(i))
+            return indexing.IndexArray(i.data, i._host_values())
         # host data: a (nested) list or a NumPy array, checked on the host before it moves
         host = backends.load("numpy").asarray(i, "int64" if isinstance(i, list) and not i
                                               else None)
@@ -206,14 +206,6 @@ class TensorMethods:
         if host.ndim == 0:
             return int(host)
         return indexing.IndexArray(self._be.asarray(host, "int64"), host)
-
-
-def _host_copy(t: Any) -> Any:
-    """t's values on the host if reading them forces no evaluation (an eager backend, or data
-    made from host values), else None: such an index stays unchecked (see lucid.indexing)."""
-    if not t._be.lazy:
-        return t.data
-    return t._be.to_numpy(t.data) if t._ready else None
 
 
 def _check_index_dtype(name: str) -> None:
