@@ -50,26 +50,43 @@ class TensorMethods:
     clamp = clip
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return self._apply(R.Sum, axis=AX.axes(axis, self.ndim), keepdims=keepdims)
+        """Sum over ``axis``; bool and integer tensors sum in int64 (as in PyTorch)."""
+        return self._int64()._apply(R.Sum, axis=AX.axes(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        """Mean over ``axis``; NaN over an empty axis (as PyTorch)."""
         ax = AX.axes(axis, self.ndim)
-        n = 1
-        for a in ax:
-            n *= self.shape[a]
-        return self._apply(R.Sum, axis=ax, keepdims=keepdims) / float(n)
+        return _divide_count(self._int64()._apply(R.Sum, axis=ax, keepdims=keepdims),
+                             self._count(ax))
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-        """Variance (population by default, ``ddof=1`` for the unbiased estimate)."""
+        """Variance (population by default, ``ddof=1`` for the unbiased estimate); NaN where
+        fewer than ddof + 1 values take part."""
         ax = AX.axes(axis, self.ndim)
+        d = self - self.mean(ax, keepdims=True)
+        return _divide_count((d * d).sum(ax, keepdims), self._count(ax) - ddof)
+
+    def _count(self, ax: tuple[int, ...]) -> int:
         n = 1
         for a in ax:
             n *= self.shape[a]
-        d = self - self.mean(ax, keepdims=True)
-        return (d * d).sum(ax, keepdims) / float(n - ddof)
+        return n
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return self._apply(R.Max, axis=AX.axes(axis, self.ndim), keepdims=keepdims)
+        ax = AX.axes(axis, self.ndim)
+        self._check_nonempty("max", ax)
+        return self._apply(R.Max, axis=ax, keepdims=keepdims)
+
+    def _check_nonempty(self, op: str, ax: tuple[int, ...]) -> None:
+        """A max/argmax over an empty axis has no answer (PyTorch: IndexError)."""
+        for a in ax if self.ndim else ():
+            if self.shape[a] == 0:
+                raise IndexError(f"{op}(): expected reduction dim {a} to have non-zero size, "
+                                 f"got a tensor of shape {self.shape}")
+
+    def _int64(self) -> Any:
+        return self.astype("int64") if self._be.dtype_name(self.data) in ("bool", "int32") \
+            else self
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Any:
         return -((-self).max(axis, keepdims))
@@ -77,22 +94,36 @@ class TensorMethods:
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
         """int64 index of the first maximum (of the flattened tensor when axis is None)."""
         ax = None if axis is None else AX.axis(axis, self.ndim)
-        if self.numel() == 0:
-            raise ValueError(f"argmax of an empty tensor of shape {self.shape}")
+        if ax is None and self.numel() == 0:
+            raise IndexError(f"argmax(): expected a dim to reduce over for an empty tensor of "
+                             f"shape {self.shape}")
+        self._check_nonempty("argmax", () if ax is None else (ax,))
+        if self.ndim == 0:
+            return self._new(self._be.full((), 0, "int64"))
         return self._new(self._be.argmax(self.data, axis=ax, keepdims=keepdims))
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
         return (-self.detach()).argmax(axis, keepdims)
 
     def softmax(self, axis: int = -1) -> Any:
-        return self._apply(R.Softmax, axis=AX.axis(axis, self.ndim))
+        return self._along(R.Softmax, axis)
 
     def log_softmax(self, axis: int = -1) -> Any:
-        return self._apply(R.LogSoftmax, axis=AX.axis(axis, self.ndim))
+        return self._along(R.LogSoftmax, axis)
 
     def cumsum(self, axis: int) -> Any:
         """Running sum along ``axis`` (PyTorch's ``cumsum(dim)``)."""
-        return self._apply(R.CumSum, axis=AX.axis(axis, self.ndim))
+        return self._int64()._along(R.CumSum, axis)
+
+    def _along(self, fn_cls: type, axis: int) -> Any:
+        """An op along one axis; a 0-d tensor is treated as one element along axis 0 (as
+        PyTorch does; the backends cannot address an axis of a 0-d array)."""
+        ax = AX.axis(axis, self.ndim)
+        if self.ndim == 0:
+            return self.reshape(1)._apply(fn_cls, axis=0).reshape(())
+        if self.numel() == 0:                      # nothing to normalise or add up
+            return self._apply(M.Reshape, shape=self.shape)
+        return self._apply(fn_cls, axis=ax)
 
     def norm(self, p: Any = 2, axis: Any = None, keepdims: bool = False) -> Any:
         """The p-norm over ``axis`` (all axes when None), p in {1, 2, inf}; the gradient at an
@@ -119,9 +150,9 @@ class TensorMethods:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Any:
+        s, e = AX.axis(start_dim, self.ndim), AX.axis(end_dim, self.ndim)
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = AX.axis(start_dim, self.ndim), AX.axis(end_dim, self.ndim)
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
                              f"tensor with {self.ndim} dims")
@@ -135,7 +166,8 @@ class TensorMethods:
         elif len(axes) == 2 and all(isinstance(a, int) for a in axes):
             a, b = (AX.axis(x, self.ndim) for x in axes)
             order = list(range(self.ndim))
-            order[a], order[b] = order[b], order[a]
+            if order:                            # a 0-d tensor accepts dims 0 and -1
+                order[a], order[b] = order[b], order[a]
             perm = tuple(order)
         else:
             perm = AX.permutation(_shape_arg(axes), self.ndim)
@@ -206,6 +238,11 @@ class TensorMethods:
         if host.ndim == 0:
             return int(host)
         return indexing.IndexArray(self._be.asarray(host, "int64"), host)
+
+
+def _divide_count(total: Any, n: int) -> Any:
+    """total / n, NaN when n <= 0 (the backends disagree on 0/0: MLX may give -inf)."""
+    return total / float(n) if n > 0 else total * 0.0 + float("nan")
 
 
 def _check_index_dtype(name: str) -> None:

@@ -15,6 +15,7 @@ lazy = True                    # results are graphs until evaluated
 # float64 is refused at the door rather than downcast behind the user's back.
 dtypes = frozenset({"float16", "float32", "int32", "int64", "bool"})
 _MX = {"float16": mx.float16, "float32": mx.float32, "int32": mx.int32, "int64": mx.int64,
+       "uint32": mx.uint32, "uint64": mx.uint64,          # lucid.random's bits
        "bool": mx.bool_}
 _NAMES = {v: k for k, v in _MX.items()}
 
@@ -22,7 +23,7 @@ _NAMES = {v: k for k, v in _MX.items()}
 def _check(dtype: str) -> Any:
     if dtype not in _MX:
         raise TypeError(f"dtype {dtype} is not supported on the mlx backend (supported: "
-                        f"{sorted(_MX)}); MLX has no float64 on the GPU — use float32, or the "
+                        f"{sorted(dtypes)}); MLX has no float64 on the GPU — use float32, or the "
                         "numpy backend for float64")
     return _MX[dtype]
 
@@ -73,7 +74,8 @@ def astype(x, dtype):
     return x.astype(_check(dtype))
 
 
-exp, log, sqrt, tanh, erf = mx.exp, mx.log, mx.sqrt, mx.tanh, mx.erf
+exp, log, sqrt, tanh, erf, cos, sin = mx.exp, mx.log, mx.sqrt, mx.tanh, mx.erf, mx.cos, mx.sin
+bitwise_xor, right_shift = mx.bitwise_xor, mx.right_shift
 add, subtract, multiply, divide = mx.add, mx.subtract, mx.multiply, mx.divide
 power, maximum, equal, greater, where = mx.power, mx.maximum, mx.equal, mx.greater, mx.where
 greater_equal = mx.greater_equal

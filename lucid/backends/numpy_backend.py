@@ -16,7 +16,8 @@ name = "numpy"
 lazy = False                   # every result is computed at once
 dtypes = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
 _NP = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
-       "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+       "int32": np.int32, "int64": np.int64, "bool": np.bool_,
+       "uint32": np.uint32, "uint64": np.uint64}        # the unsigned ones: lucid.random's bits
 
 
 def asarray(data: Any, dtype: str | None = None) -> np.ndarray:
@@ -56,7 +57,8 @@ def astype(x, dtype):
     return x.astype(_NP[dtype])
 
 
-exp, log, sqrt, tanh = np.exp, np.log, np.sqrt, np.tanh
+exp, log, sqrt, tanh, cos, sin = np.exp, np.log, np.sqrt, np.tanh, np.cos, np.sin
+bitwise_xor, right_shift = np.bitwise_xor, np.right_shift
 add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.true_divide
 power, maximum, equal, greater, where = np.power, np.maximum, np.equal, np.greater, np.where
 greater_equal = np.greater_equal
