@@ -14,6 +14,11 @@ start from rank 0's weights, then per step its own shard of the batch (``Distrib
 The collectives only call backend array primitives (``all_sum``, reshape, concatenate, slicing),
 never a host sync, so they stay lazy and can be part of a compiled step. The reduction order of
 ``all_sum`` is the same on every rank, so all ranks get bitwise identical results.
+
+Lazy means a collective runs when its result is evaluated, and it waits until every rank runs
+the same one. So every rank must evaluate the results of its collectives in the same order:
+evaluate them all (``optimizer.step()`` evaluates the parameters; read every tensor you compare)
+rather than only the ones a rank-dependent condition picks, or the ranks wait on each other.
 """
 
 from __future__ import annotations
