@@ -16,8 +16,9 @@ from lucid.creation import (
                             zeros_like,
 )
 from lucid.dtypes import bool_, float16, float32, float64, int32, int64
+from lucid.functions import cat, concatenate, matmul, maximum, minimum, stack, where
 from lucid.serialization import load, save
-from lucid.tensor import Tensor, cat, concatenate, matmul, maximum, minimum, stack, where
+from lucid.tensor import Tensor
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lucid import dtypes
-from lucid.tensor import Tensor, _shape_arg, resolve_backend
+from lucid.tensor import Tensor, resolve_backend
+from lucid.tensor_methods import _shape_arg
 
 
 def _make(shape, value, dtype, device, requires_grad) -> Tensor:

@@ -120,8 +120,7 @@ def all_reduce(tensor: Tensor, op: str = "sum", group: Group | None = None) -> T
     if g.size() == 1:
         return tensor
     _check_backend(g, [tensor])
-    (tensor.data,) = _reduce([tensor], g, op == "mean", BUCKET_BYTES)
-    return tensor
+    return tensor._set_data(_reduce([tensor], g, op == "mean", BUCKET_BYTES)[0])
 
 
 def broadcast_parameters(module: Module, src: int = 0, group: Group | None = None) -> None:
@@ -149,7 +148,7 @@ def broadcast_parameters(module: Module, src: int = 0, group: Group | None = Non
             flat = be.full((total,), 0, be.dtype_name(tensors[bucket[0]].data))
         parts = _split(be.all_sum(flat, g._handle), [tensors[i].shape for i in bucket], be)
         for i, part in zip(bucket, parts):
-            tensors[i].data = part
+            tensors[i]._set_data(part)
 
 
 def all_reduce_gradients(module_or_params: Module | Iterable[Tensor], op: str = "mean",
@@ -181,7 +180,7 @@ def all_reduce_gradients(module_or_params: Module | Iterable[Tensor], op: str = 
     grads = _unique([p.grad for p in _unique(params) if p.grad is not None])
     _check_backend(g, grads)
     for t, reduced in zip(grads, _reduce(grads, g, op == "mean", bucket_bytes)):
-        t.data = reduced
+        t._set_data(reduced)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -56,3 +56,8 @@ def get(dtype: DType | str | None) -> DType | None:
 def by_name(name: str) -> DType:
     """The DType for a backend-reported dtype name."""
     return _BY_NAME[name]
+
+
+def names() -> list[str]:
+    """Every lucid dtype name."""
+    return list(_BY_NAME)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from lucid import dtypes
-from lucid.tensor import Tensor, _shape_arg
+from lucid.tensor import Tensor
+from lucid.tensor_methods import _shape_arg
 
 _gen = np.random.Generator(np.random.PCG64(0))
 

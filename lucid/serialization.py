@@ -63,8 +63,13 @@ def _rebuild(node: Any, tensors: dict[str, np.ndarray], device: Any) -> Any:
 
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` (a state dict, or nested dicts/lists of tensors and plain values) to a
-    safetensors file at ``path``."""
+    safetensors file at ``path``. safetensors writes a temporary file beside it and renames it
+    into place, so a save that is killed half-way leaves any previous file whole."""
     from safetensors.numpy import save_file
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
     tensors: dict[str, np.ndarray] = {}
     flat_state_dict = isinstance(obj, dict) and obj and all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
@@ -75,7 +80,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     else:
         skeleton = _flatten(obj, "", tensors)
         metadata = {"format": "lucid", _SKELETON: json.dumps(skeleton)}
-    save_file(tensors, os.fspath(path), metadata=metadata)
+    save_file(tensors, path, metadata=metadata)
 
 
 def load(path: str | os.PathLike, device: Any = None) -> Any:

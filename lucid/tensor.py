@@ -1,64 +1,71 @@
 """Tensor: a backend array plus autograd bookkeeping.
 
 This is the one place that picks the backend for new data, rejects ops that mix backends, promotes
-dtypes the same way on every backend, and applies Functions.
+dtypes the same way on every backend, checks axes and indices before a backend sees them, and
+applies Functions. Functions of several tensors (``where``, ``concatenate``...) live in
+``lucid.functions``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lucid import autograd, backends, dtypes
+from lucid import autograd, backends, device, dtypes, tracing
 from lucid.ops import elementwise as E
 from lucid.ops import linalg as L
-from lucid.ops import movement as M
-from lucid.ops import reduce as R
+from lucid.tensor_methods import TensorMethods
 
-_DEVICE_ALIASES = {"cpu": "numpy", "gpu": "mlx", "numpy": "numpy", "mlx": "mlx"}
 _RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "float32": 4, "float64": 5}
+resolve_backend = device.resolve          # kept for the modules that import it from here
 
 
-def resolve_backend(device: Any = None):
-    """Backend module for a ``device=`` argument: None (active), "cpu", "gpu" or a backend name."""
-    if device is None:
-        return backends.current()
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a str such as 'cpu', 'gpu', 'numpy' or 'mlx', got {device!r}")
-    key = device.lower().split(":")[0]
-    if key not in _DEVICE_ALIASES:
-        raise ValueError(f"unknown device {device!r}; choose 'cpu' (numpy), 'gpu' (mlx), "
-                         "'numpy' or 'mlx'")
-    return backends.load(_DEVICE_ALIASES[key])
+class Tensor(TensorMethods):
+    """An n-dimensional array on one backend, recording the ops that made it for ``backward``.
 
-
-class Tensor:
-    """An n-dimensional array on one backend, recording the ops that made it for ``backward``."""
+    ``data`` is the backend's own array (``np.ndarray`` / ``mx.array``). Internal code replaces
+    it only through ``_set_data`` (the one write path)."""
 
     __array_priority__ = 1000          # make numpy defer to our reflected operators
-    __slots__ = ("__weakref__", "_be", "_ctx", "_retains_grad", "data", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_be", "_ctx", "_ready", "_retains_grad", "data", "grad",
+                 "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: Any = None) -> None:
         be = resolve_backend(device) if device is not None else (
             data._be if isinstance(data, Tensor) else backends.current())
         dt = dtypes.get(dtype)
+        ready = True
         if isinstance(data, Tensor):
-            data = data.data if data._be is be else data._be.to_numpy(data.data)
+            ready = data._ready
+            if data._be is not be:
+                tracing.forbid_host_read("moving a tensor to another backend")
+                data, ready = data._be.to_numpy(data.data), True
+            else:
+                data = data.data
         self._init(be.asarray(data, dt.name if dt else None), be, requires_grad, None)
+        self._ready = ready
 
     def _init(self, data, be, requires_grad, ctx) -> None:
         self.data, self._be, self.grad, self._ctx, self._retains_grad = data, be, None, ctx, False
+        self._ready = not be.lazy
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _wrap(cls, data: Any, be: Any, requires_grad: bool = False, ctx: Any = None) -> Tensor:
+        """A Tensor around an existing backend array (no copy, no checks)."""
         t = cls.__new__(cls)
-        t._init(data, be, False, ctx)
+        t.data, t._be, t.grad, t._ctx, t._retains_grad = data, be, None, ctx, False
+        t._ready = not be.lazy
         t.requires_grad = requires_grad
         return t
+
+    def _apply(self, fn_cls: type, *others: Tensor, **options: Any) -> Tensor:
+        return apply(fn_cls, self, *others, **options)
+
+    def _new(self, data: Any) -> Tensor:
+        return Tensor._wrap(data, self._be)
 
     # -- attributes --------------------------------------------------------------------------
     @property
@@ -78,19 +85,18 @@ class Tensor:
         return self._be.name
 
     @property
-    def device(self) -> str:
-        return "cpu" if self._be.name == "numpy" else "gpu"
+    def device(self) -> device.Device:
+        """Where this tensor's backend computes: ``t.device == "cpu"`` for NumPy and for MLX's
+        CPU build, ``"gpu"`` for MLX on Metal or CUDA."""
+        return device.of(self._be)
 
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
-    def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
-
     def numel(self) -> int:
         n = 1
-        for s in self.shape:
+        for s in self.data.shape:
             n *= s
         return n
 
@@ -122,38 +128,61 @@ class Tensor:
             g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, device=self.backend)
             self._same_backend(g)
             if g.shape != self.shape:
-                raise ValueError(f"gradient shape {g.shape} does not match tensor shape {self.shape}")
+                raise ValueError(f"gradient shape {g.shape} does not match tensor shape "
+                                 f"{self.shape}")
             seed = g.data
         autograd.run_backward(self, seed, retain_graph, _wrap_grad)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.data, self._be)
+        t = Tensor._wrap(self.data, self._be)
+        t._ready = self._ready
+        return t
 
-    def zero_grad_(self) -> None:
-        self.grad = None
+    def zero_grad_(self, set_to_none: bool = True) -> None:
+        """Drop ``.grad`` (``set_to_none=False``: fill it with zeros instead, as PyTorch)."""
+        if set_to_none or self.grad is None:
+            self.grad = None
+        else:
+            self.grad = Tensor._wrap(self._be.full(self.shape, 0.0, self._be.dtype_name(
+                self.grad.data)), self._be)
 
     # -- conversion --------------------------------------------------------------------------
-    def numpy(self):
+    def numpy(self) -> Any:
         """A NumPy copy (synchronises on lazy backends)."""
-        return self._be.to_numpy(self.data)
+        tracing.forbid_host_read("numpy()")
+        out = self._be.to_numpy(self.data)
+        self._ready = True
+        return out
+
+    def _host_values(self) -> Any:
+        """The values as a NumPy array when reading them forces no evaluation (an eager backend,
+        or data made from host values), else None. Checks of indices and class targets use
+        this, so that they never make a lazy backend compute."""
+        if not self._be.lazy:
+            return self.data
+        return self._be.to_numpy(self.data) if self._ready else None
 
     def item(self) -> float | int | bool:
+        tracing.forbid_host_read("item()")
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
     def tolist(self) -> Any:
+        tracing.forbid_host_read("tolist()")
         return self.numpy().tolist()
 
     def to(self, target: Any) -> Tensor:
-        """A copy on another backend (``"numpy"``/``"cpu"``, ``"mlx"``/``"gpu"``) or dtype."""
-        if isinstance(target, str) and target.lower().split(":")[0] in _DEVICE_ALIASES:
-            be = resolve_backend(target)
-            if be is self._be:
-                return self
-            return Tensor._wrap(be.asarray(self.numpy(), self._be.dtype_name(self.data)), be,
-                                requires_grad=self.requires_grad)
-        return self.astype(target)
+        """A copy on another backend (``"numpy"``/``"cpu"``, ``"mlx"``/``"gpu"``, a Device) or a
+        cast to a dtype; the tensor itself when nothing changes."""
+        be, dt = device.to_target(target)
+        if be is None:
+            return self.astype(dt)
+        if be is self._be:
+            return self
+        tracing.forbid_host_read("to() another backend")
+        return Tensor._wrap(be.asarray(self.numpy(), self._be.dtype_name(self.data)), be,
+                            requires_grad=self.requires_grad)
 
     def astype(self, dtype: Any) -> Tensor:
         dt = dtypes.get(dtype)
@@ -165,6 +194,7 @@ class Tensor:
         return self.astype(dtypes.float32)
 
     def __repr__(self) -> str:
+        tracing.forbid_host_read("printing a tensor")
         extras = []
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={self.dtype!r}")
@@ -177,6 +207,7 @@ class Tensor:
         return backends.format_array(self.numpy(), "Tensor", extras)
 
     def __bool__(self) -> bool:
+        tracing.forbid_host_read("bool(tensor) (an `if` or `while` on a tensor)")
         return bool(self.item())
 
     def __float__(self) -> float:
@@ -204,38 +235,42 @@ class Tensor:
         """A Python scalar / list / array as a tensor on self's backend, matching self's dtype
         where that keeps the value (float scalars turn an integer tensor into float32)."""
         if isinstance(value, Tensor):
-            self._same_backend(value)
+            if value._be is not self._be:
+                self._same_backend(value)
             return value
+        be = self._be
         if isinstance(value, bool):
-            name = "bool" if self.dtype == dtypes.bool_ else self._be.dtype_name(self.data)
+            name = be.dtype_name(self.data)
         elif isinstance(value, int):
-            name = self._be.dtype_name(self.data) if self.dtype != dtypes.bool_ else "int64"
+            name = be.dtype_name(self.data)
+            name = "int64" if name == "bool" else name
         elif isinstance(value, float):
-            name = self._be.dtype_name(self.data) if self.dtype.is_floating else "float32"
+            name = be.dtype_name(self.data)
+            name = name if name in _FLOATS else "float32"
         else:
             return Tensor(value, device=self.backend)
-        return Tensor._wrap(self._be.asarray(value, name), self._be)
+        return Tensor._wrap(be.asarray(value, name), be)
 
     # -- operators ---------------------------------------------------------------------------
-    def __add__(self, o): return add(self, o)
-    def __radd__(self, o): return add(self._lift(o), self)
-    def __sub__(self, o): return sub(self, o)
-    def __rsub__(self, o): return sub(self._lift(o), self)
-    def __mul__(self, o): return mul(self, o)
-    def __rmul__(self, o): return mul(self._lift(o), self)
-    def __truediv__(self, o): return div(self, o)
-    def __rtruediv__(self, o): return div(self._lift(o), self)
-    def __pow__(self, o): return power(self, o)
-    def __rpow__(self, o): return power(self._lift(o), self)
-    def __matmul__(self, o): return matmul(self, o)
-    def __rmatmul__(self, o): return matmul(self._lift(o), self)
+    def __add__(self, o): return _binary(E.Add, self, o)
+    def __radd__(self, o): return _binary(E.Add, self._lift(o), self)
+    def __sub__(self, o): return _binary(E.Sub, self, o)
+    def __rsub__(self, o): return _binary(E.Sub, self._lift(o), self)
+    def __mul__(self, o): return _binary(E.Mul, self, o)
+    def __rmul__(self, o): return _binary(E.Mul, self._lift(o), self)
+    def __truediv__(self, o): return _div(self, o)
+    def __rtruediv__(self, o): return _div(self._lift(o), self)
+    def __pow__(self, o): return _binary(E.Pow, self, o)
+    def __rpow__(self, o): return _binary(E.Pow, self._lift(o), self)
+    def __matmul__(self, o): return self.matmul(o)
+    def __rmatmul__(self, o): return self._lift(o).matmul(self)
     def __neg__(self): return apply(E.Neg, self)
     def __pos__(self): return self
     def __abs__(self): return self.abs()
     def __lt__(self, o): return _compare(self._lift(o), self, "greater")
     def __gt__(self, o): return _compare(self, self._lift(o), "greater")
-    def __le__(self, o): return _not(_compare(self, self._lift(o), "greater"))
-    def __ge__(self, o): return _not(_compare(self._lift(o), self, "greater"))
+    def __le__(self, o): return _compare(self._lift(o), self, "greater_equal")
+    def __ge__(self, o): return _compare(self, self._lift(o), "greater_equal")
     def __eq__(self, o): return _compare(self, self._lift(o), "equal")  # type: ignore[override]
     def __ne__(self, o): return _not(_compare(self, self._lift(o), "equal"))  # type: ignore
     __hash__ = object.__hash__
@@ -248,148 +283,47 @@ class Tensor:
             raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
         return _not(self)
 
-    def __getitem__(self, index: Any) -> Tensor:
-        return apply(M.GetItem, self, index=self._index(index))
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with NumPy's rules: 1-D operands are promoted and the added axis
+        dropped; batch dims broadcast."""
+        a, b = _promote(self, self._lift(other))
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul needs operands with at least 1 dim, got shapes {a.shape} "
+                             f"and {b.shape}")
+        va, vb = a.ndim == 1, b.ndim == 1
+        a2 = a.reshape(1, -1) if va else a
+        b2 = b.reshape(-1, 1) if vb else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
+                             f"({a2.shape[-1]} != {b2.shape[-2]})")
+        out = apply(L.MatMul, a2, b2)
+        if va:
+            out = out.reshape(out.shape[:-2] + out.shape[-1:])
+        if vb:
+            out = out.reshape(out.shape[:-1])
+        return out
 
-    def __setitem__(self, index: Any, value: Any) -> None:
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad; wrap it in "
-                               "lucid.no_grad() or assign to a detached copy")
-        v = self._lift(value).astype(self.dtype).data
-        self.data = self._be.setitem(self.data, self._index(index), v)
+    # -- in place: the one write path (arrays saved for backward are never mutated) ----------
+    def _set_data(self, data: Any, be: Any = None) -> Tensor:
+        """Replace this tensor's array (and backend, when ``be`` is given) in place: the Tensor
+        object stays, so optimizers and modules keep holding it. Every internal in-place write
+        (optimizers, init, load_state_dict, Module.to, projections, compile) comes here, which
+        is how ``lucid.compile`` learns which tensors a traced function updated."""
+        tracing.note_write(self)
+        self.data = data
+        if be is not None:
+            self._be = be
+        self._ready = not self._be.lazy
+        return self
 
-    def _index(self, index: Any) -> Any:
-        if isinstance(index, tuple):
-            return tuple(self._index_item(i) for i in index)
-        return self._index_item(index)
-
-    def _index_item(self, i: Any) -> Any:
-        if i is None or i is Ellipsis or isinstance(i, (int, slice)):
-            return i
-        t = i if isinstance(i, Tensor) else Tensor(i, device=self.backend)
-        self._same_backend(t)
-        if t.dtype == dtypes.bool_ or t.dtype.is_floating:
-            raise TypeError(f"index arrays must be integers, got {t.dtype} (boolean masks have a "
-                            "data-dependent shape; use lucid.where instead)")
-        return t.data
-
-    # -- math methods ------------------------------------------------------------------------
-    def exp(self): return apply(E.Exp, self)
-    def log(self): return apply(E.Log, self)
-    def sqrt(self): return apply(E.Sqrt, self)
-    def tanh(self): return apply(E.Tanh, self)
-    def sigmoid(self): return apply(E.Sigmoid, self)
-    def relu(self): return apply(E.Relu, self)
-    def erf(self): return apply(E.Erf, self)
-    def abs(self): return apply(E.Abs, self)
-
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
-        return apply(E.Clip, self, lo=min, hi=max)
-
-    clamp = clip
-
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply(R.Sum, self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        n = 1
-        for a in R.norm_axis(axis, self.ndim):
-            n *= self.shape[a]
-        return self.sum(axis, keepdims) / float(n)
-
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Variance (population by default, ``ddof=1`` for the unbiased estimate)."""
-        n = 1
-        for a in R.norm_axis(axis, self.ndim):
-            n *= self.shape[a]
-        d = self - self.mean(axis, keepdims=True)
-        return (d * d).sum(axis, keepdims) / float(n - ddof)
-
-    def max(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply(R.Max, self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        return -((-self).max(axis, keepdims))
-
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.argmax(self.data, axis=axis, keepdims=keepdims), self._be)
-
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return (-self.detach()).argmax(axis, keepdims)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return apply(R.Softmax, self, axis=axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return apply(R.LogSoftmax, self, axis=axis)
-
-    # -- shape methods -----------------------------------------------------------------------
-    def reshape(self, *shape) -> Tensor:
-        shape = _shape_arg(shape)
-        if -1 in shape:
-            known = 1
-            for s in shape:
-                known *= s if s != -1 else 1
-            shape = tuple(self.numel() // max(known, 1) if s == -1 else s for s in shape)
-        if shape == self.shape:
-            return self
-        return apply(M.Reshape, self, shape=shape)
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        if self.ndim == 0:
-            return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
-
-    def transpose(self, *axes) -> Tensor:
-        """No argument: reverse all axes. Two ints: swap them (PyTorch). A full permutation:
-        reorder (NumPy)."""
-        if not axes:
-            perm = tuple(range(self.ndim))[::-1]
-        elif len(axes) == 2 and all(isinstance(a, int) for a in axes):
-            a, b = (x % self.ndim for x in axes)
-            order = list(range(self.ndim))
-            order[a], order[b] = order[b], order[a]
-            perm = tuple(order)
-        else:
-            perm = tuple(a % self.ndim for a in _shape_arg(axes))
-        return apply(M.Transpose, self, axes=perm)
-
-    def permute(self, *axes) -> Tensor:
-        return apply(M.Transpose, self, axes=tuple(a % self.ndim for a in _shape_arg(axes)))
-
-    @property
-    def T(self) -> Tensor:
-        return self.transpose()
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
-
-    def squeeze(self, dim: int | None = None) -> Tensor:
-        if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
-        dim = dim % self.ndim
-        if self.shape[dim] != 1:
-            return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
-
-    def broadcast_to(self, *shape) -> Tensor:
-        shape = _shape_arg(shape)
-        return self if shape == self.shape else apply(M.BroadcastTo, self, shape=shape)
-
-    expand = broadcast_to
-
-    # -- in-place (rebinds .data; arrays saved for backward are never mutated) ---------------
     def _assign(self, data: Any) -> Tensor:
+        """A checked in-place write of a backend array: broadcast to this shape, cast to this
+        dtype; refused on a leaf that requires grad while grad mode is on."""
         if self.requires_grad and autograd.is_grad_enabled() and self._ctx is None:
             raise RuntimeError("in-place change of a leaf tensor that requires grad; use no_grad()")
         if tuple(data.shape) != self.shape:
             data = self._be.broadcast_to(data, self.shape)
-        self.data = self._be.astype(data, self._be.dtype_name(self.data))
-        return self
+        return self._set_data(self._be.astype(data, self._be.dtype_name(self.data)))
 
     def copy_(self, src: Any) -> Tensor:
         return self._assign(self._lift(src).data)
@@ -401,14 +335,11 @@ class Tensor:
         return self.fill_(0.0)
 
 
+_FLOATS = frozenset({"float16", "float32", "float64"})
+
+
 def _wrap_grad(array: Any, like: Tensor) -> Tensor:
     return Tensor._wrap(array, like._be)
-
-
-def _shape_arg(shape: Sequence) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
 
 
 def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -425,13 +356,15 @@ def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     """Run ``fn_cls`` forward on the inputs' arrays and, if any input needs grad, record it."""
-    be = inputs[0]._be
+    first = inputs[0]
+    be = first._be
     for t in inputs[1:]:
-        inputs[0]._same_backend(t)
+        if t._be is not be:
+            first._same_backend(t)
     needs = tuple(t.requires_grad for t in inputs)
-    record = autograd.is_grad_enabled() and any(needs)
+    record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
-    out = fn.forward(*(t.data for t in inputs), **options)
+    out = fn.forward(*[t.data for t in inputs], **options)
     if not record:
         return Tensor._wrap(out, be)
     return Tensor._wrap(out, be, requires_grad=True, ctx=fn)
@@ -441,92 +374,17 @@ def _binary(fn_cls: type, a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor):
         a = b._lift(a)
     b = a._lift(b)
-    a, b = _promote(a, b)
+    if a._be.dtype_name(a.data) != b._be.dtype_name(b.data):
+        a, b = _promote(a, b)
     return apply(fn_cls, a, b)
 
 
-def add(a: Any, b: Any) -> Tensor: return _binary(E.Add, a, b)
-def sub(a: Any, b: Any) -> Tensor: return _binary(E.Sub, a, b)
-def mul(a: Any, b: Any) -> Tensor: return _binary(E.Mul, a, b)
-
-
-def div(a: Any, b: Any) -> Tensor:
+def _div(a: Tensor, b: Any) -> Tensor:
     """True division; integer inputs give float32 (as in PyTorch)."""
-    if not isinstance(a, Tensor):
-        a = b._lift(a)
     b = a._lift(b)
     if not a.dtype.is_floating and not b.dtype.is_floating:
         a = a.astype(dtypes.float32)
     return _binary(E.Div, a, b)
-
-
-def power(a: Any, b: Any) -> Tensor: return _binary(E.Pow, a, b)
-def maximum(a: Any, b: Any) -> Tensor: return _binary(E.Maximum, a, b)
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = b._lift(a)
-    return -maximum(-a, -a._lift(b))
-
-
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a`` where ``cond`` else ``b``; differentiable in a and b."""
-    ref = next(t for t in (cond, a, b) if isinstance(t, Tensor))
-    cond = ref._lift(cond)
-    if cond.dtype != dtypes.bool_:
-        cond = cond != 0
-    a, b = (a if isinstance(a, Tensor) else ref._lift(a)), (b if isinstance(b, Tensor) else ref._lift(b))
-    a, b = _promote(a, b)
-    return apply(E.Where, a, b, cond=cond.data)
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product with NumPy's rules: 1-D operands are promoted and the added axis dropped."""
-    a, b = _promote(a, a._lift(b))
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul needs operands with at least 1 dim, got shapes {a.shape} and {b.shape}")
-    va, vb = a.ndim == 1, b.ndim == 1
-    a2 = a.reshape(1, -1) if va else a
-    b2 = b.reshape(-1, 1) if vb else b
-    if a2.shape[-1] != b2.shape[-2]:
-        raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
-                         f"({a2.shape[-1]} != {b2.shape[-2]})")
-    out = apply(L.MatMul, a2, b2)
-    if va:
-        out = out.reshape(out.shape[:-2] + out.shape[-1:])
-    if vb:
-        out = out.reshape(out.shape[:-1])
-    return out
-
-
-def concatenate(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
-    ts = list(tensors)
-    if not ts:
-        raise ValueError("concatenate needs at least one tensor")
-    ref = ts[0]
-    ts = [ref._lift(t) for t in ts]
-    ref_dtype = ts[0].dtype
-    for t in ts[1:]:
-        if t.ndim != ref.ndim:
-            raise ValueError(f"concatenate: all tensors need {ref.ndim} dims, got shape {t.shape}")
-    ts = [t.astype(ref_dtype) for t in ts]
-    return apply(M.Concatenate, *ts, axis=axis % max(ref.ndim, 1))
-
-
-cat = concatenate
-
-
-def stack(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
-    ts = list(tensors)
-    if not ts:
-        raise ValueError("stack needs at least one tensor")
-    shape = ts[0].shape
-    for t in ts:
-        if t.shape != shape:
-            raise ValueError(f"stack needs equal shapes, got {shape} and {t.shape}")
-    axis = axis % (len(shape) + 1)
-    return concatenate([t.unsqueeze(axis) for t in ts], axis)
 
 
 def _compare(a: Tensor, b: Tensor, op: str) -> Tensor:

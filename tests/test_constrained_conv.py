@@ -291,6 +291,28 @@ def _degenerate_weights():
     return {"zeros": z, "tiny": tiny, "alternating": alt, "cancel": cancel, "nb_zero": nbzero}
 
 
+def ruled_kernel(w, name, eps=EPS, cv=-1.0, ns=1.0, **ref):
+    """The seed formula with the documented degenerate-slice rule: a sum family's slice whose
+    denominator |S + eps| is at most 1e-5 of the magnitude M it normalises (or M = 0) becomes
+    the uniform kernel that satisfies the constraint."""
+    w = np.asarray(w, dtype=np.float64)
+    s = lambda a: a.sum(axis=(2, 3), keepdims=True)
+    k = w.shape[2] * w.shape[3]
+    if name in ("sum_to_one", "nonneg_sum1"):
+        p = w if name == "sum_to_one" else np.maximum(w, 0)
+        m, d = s(np.abs(p)), s(p) + eps
+        bad = (m == 0) | (np.abs(d) <= 1e-5 * m)
+        return np.where(bad, 1.0 / k, p / np.where(bad, 1.0, d))
+    if name == "fixed_center":
+        c = np.zeros(w.shape[2:])
+        c[w.shape[2] // 2, w.shape[3] // 2] = 1
+        nb = w * (1 - c)
+        m, d = s(np.abs(nb)), s(nb) + eps
+        bad = (m == 0) | (np.abs(d) <= 1e-5 * m)
+        return np.where(bad, (1 - c) * ns / (k - 1), nb * ns / np.where(bad, 1.0, d)) + c * cv
+    return ref_kernel(w, name, eps=eps, cv=cv, ns=ns, **ref)
+
+
 @pytest.mark.parametrize("name,kw", FAMILIES, ids=[f[0] for f in FAMILIES])
 @pytest.mark.parametrize("case", list(_degenerate_weights()))
 def test_degenerate_slices_stay_finite(backend, name, kw, case):
@@ -304,21 +326,65 @@ def test_degenerate_slices_stay_finite(backend, name, kw, case):
     assert np.isfinite(kn).all()
     (k * k).sum().backward()
     assert np.isfinite(wt.grad.numpy()).all()
-    fam = _ref_args(name, kw)[0]
-    if fam in ("sum_to_one", "nonneg_sum1"):
-        np.testing.assert_allclose(kn.sum(axis=(2, 3)), 1, atol=1e-5)
-    if fam == "fixed_center":
-        np.testing.assert_allclose(kn.sum(axis=(2, 3)) - kn[..., 1, 1], 1, atol=1e-5)
-        np.testing.assert_allclose(kn[..., 1, 1], -1)
+    fam, ref = _ref_args(name, kw)
+    if fam in ("sum_to_one", "nonneg_sum1", "fixed_center"):
+        np.testing.assert_allclose(kn, ruled_kernel(w, fam), rtol=1e-5, atol=1e-6)
 
 
 def test_degenerate_rule_is_documented_uniform(backend):
     k = nn.ConstrainedConv2d(1, 1, 3, constraint="sum_to_one").constraint(lucid.zeros(1, 1, 3, 3))
     np.testing.assert_allclose(k.numpy(), np.full((1, 1, 3, 3), 1 / 9), rtol=1e-6)
-    fc = nn.ConstrainedConv2d(1, 1, 3, constraint="fixed_center").constraint(lucid.zeros(1, 1, 3, 3))
+    fc = nn.ConstrainedConv2d(1, 1, 3, constraint="fixed_center").constraint(
+        lucid.zeros(1, 1, 3, 3))
     expected = np.full((3, 3), 1 / 8)
     expected[1, 1] = -1
     np.testing.assert_allclose(fc.numpy()[0, 0], expected, rtol=1e-6)
+
+
+SUM_FAMILIES = ["sum_to_one", "nonneg_sum1", "fixed_center", "unit_l2", "max_l2"]
+
+
+@pytest.mark.parametrize("eps", [1e-12, 1e-3, 0.25, 1.0])
+@pytest.mark.parametrize("name", SUM_FAMILIES)
+def test_seed_formula_holds_for_ordinary_slices_whatever_eps(backend, name, eps):
+    # Random slices of either sign and every scale: each is ordinary (its denominator is far
+    # from 0 beside its magnitude) and must get the formula exactly, eps included.
+    rng = np.random.default_rng(int(eps * 1000) + len(name))
+    w = rng.standard_normal((4, 3, 3, 3)) * rng.uniform(0.1, 3.0, (4, 3, 1, 1)) + 0.5
+    kw = {"max_l2": 0.7} if name == "max_l2" else {}
+    layer = nn.ConstrainedConv2d(3, 4, 3, constraint=name, eps=eps, **kw)
+    k = layer.constraint(lucid.tensor(w)).numpy()
+    expected = ref_kernel(w, name, eps=eps, max_l2=0.7)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(k, ruled_kernel(w, name, eps=eps, max_l2=0.7), rtol=1e-4,
+                               atol=1e-6)
+    ordinary = np.allclose(ruled_kernel(w, name, eps=eps, max_l2=0.7), expected)
+    assert ordinary, "the random slices were meant to be ordinary"
+    np.testing.assert_allclose(k, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_large_eps_keeps_the_seed_formula():
+    # The reported case: eps=0.25 used to declare every slice degenerate (1/9 everywhere).
+    w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    k = nn.ConstrainedConv2d(1, 1, 3, constraint="sum_to_one", eps=0.25).constraint(
+        lucid.tensor(w, dtype="float64", device="numpy"))
+    np.testing.assert_allclose(k.numpy(), w / (45.0 + 0.25), rtol=1e-12)
+
+
+@pytest.mark.parametrize("eps", [1e-12, 1e-3, 0.25, 1.0])
+@pytest.mark.parametrize("name", SUM_FAMILIES)
+def test_degenerate_slices_finite_whatever_eps(backend, name, eps):
+    w = np.stack([_degenerate_weights()[c][0] for c in ("zeros", "alternating", "nb_zero")])
+    w[2, 0] = -eps / 8                     # neighbours (and all taps) cancel eps exactly
+    w[2, 0, 1, 1] = 0.0
+    kw = {"max_l2": 0.7} if name == "max_l2" else {}
+    layer = nn.ConstrainedConv2d(2, 3, 3, constraint=name, eps=eps, **kw)
+    wt = lucid.tensor(w, requires_grad=True)
+    k = layer.constraint(wt)
+    (k * k).sum().backward()
+    assert np.isfinite(k.numpy()).all() and np.isfinite(wt.grad.numpy()).all()
+    np.testing.assert_allclose(k.numpy(), ruled_kernel(w, name, eps=eps, max_l2=0.7),
+                               rtol=1e-4, atol=1e-6)
 
 
 # -- validation ------------------------------------------------------------------------------

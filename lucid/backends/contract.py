@@ -19,7 +19,10 @@ Axis = "int | tuple[int, ...] | None"
 
 class Backend(Protocol):
     name: str                      # "numpy" or "mlx"
+    lazy: bool                     # results are pending graphs until ``eval`` (MLX)
     dtypes: frozenset[str]         # dtype names this backend can hold
+
+    def device_type(self) -> str: """ "cpu" or "gpu": where this backend computes."""
 
     # -- creation and conversion ---------------------------------------------------------------
     def asarray(self, data: Any, dtype: str | None = None) -> Array:
@@ -46,6 +49,7 @@ class Backend(Protocol):
     def maximum(self, a: Array, b: Array) -> Array: ...
     def equal(self, a: Array, b: Array) -> Array: """bool array"""
     def greater(self, a: Array, b: Array) -> Array: """bool array"""
+    def greater_equal(self, a: Array, b: Array) -> Array: """bool array (False for NaN)"""
     def where(self, cond: Array, a: Array, b: Array) -> Array: ...
 
     # -- reductions ----------------------------------------------------------------------------
@@ -53,6 +57,7 @@ class Backend(Protocol):
     def max(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
     def argmax(self, x: Array, axis: int | None = None, keepdims: bool = False) -> Array:
         """int64 indices of the first maximum (flat index when axis is None)."""
+    def cumsum(self, x: Array, axis: int) -> Array: """Running sum along axis, dtype kept."""
 
     # -- movement ------------------------------------------------------------------------------
     def reshape(self, x: Array, shape: Shape) -> Array: ...

@@ -10,6 +10,7 @@ import mlx.core as mx
 import numpy as np
 
 name = "mlx"
+lazy = True                    # results are graphs until evaluated
 # MLX computes in float32 at most on the GPU and silently turns float64 input into float32, so
 # float64 is refused at the door rather than downcast behind the user's back.
 dtypes = frozenset({"float16", "float32", "int32", "int64", "bool"})
@@ -44,6 +45,11 @@ def asarray(data: Any, dtype: str | None = None) -> mx.array:
     return mx.array(arr.astype(np_dtype, copy=False), dtype=target)
 
 
+def device_type() -> str:
+    """Where MLX computes by default: "gpu" with Metal or CUDA, "cpu" for the CPU build."""
+    return "gpu" if mx.default_device().type == mx.DeviceType.gpu else "cpu"
+
+
 def to_numpy(x: mx.array) -> np.ndarray:
     return np.array(x)
 
@@ -70,6 +76,7 @@ def astype(x, dtype):
 exp, log, sqrt, tanh, erf = mx.exp, mx.log, mx.sqrt, mx.tanh, mx.erf
 add, subtract, multiply, divide = mx.add, mx.subtract, mx.multiply, mx.divide
 power, maximum, equal, greater, where = mx.power, mx.maximum, mx.equal, mx.greater, mx.where
+greater_equal = mx.greater_equal
 
 
 def sum(x, axis=None, keepdims=False):
@@ -82,6 +89,10 @@ def max(x, axis=None, keepdims=False):
 
 def argmax(x, axis=None, keepdims=False):
     return mx.argmax(x, axis=axis, keepdims=keepdims).astype(mx.int64)
+
+
+def cumsum(x, axis):
+    return mx.cumsum(x, axis=axis)
 
 
 def reshape(x, shape):

@@ -13,6 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 _max, _min = builtins.max, builtins.min     # this module defines max/min for arrays
 
 name = "numpy"
+lazy = False                   # every result is computed at once
 dtypes = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
 _NP = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
        "int32": np.int32, "int64": np.int64, "bool": np.bool_}
@@ -29,6 +30,10 @@ def asarray(data: Any, dtype: str | None = None) -> np.ndarray:
     if arr.dtype.kind == "b":
         return arr
     raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}; use numbers or bools")
+
+
+def device_type() -> str:
+    return "cpu"
 
 
 def to_numpy(x: np.ndarray) -> np.ndarray:
@@ -54,6 +59,7 @@ def astype(x, dtype):
 exp, log, sqrt, tanh = np.exp, np.log, np.sqrt, np.tanh
 add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.true_divide
 power, maximum, equal, greater, where = np.power, np.maximum, np.equal, np.greater, np.where
+greater_equal = np.greater_equal
 
 
 def erf(x):
@@ -79,6 +85,10 @@ def max(x, axis=None, keepdims=False):
 
 def argmax(x, axis=None, keepdims=False):
     return np.argmax(x, axis=axis, keepdims=keepdims).astype(np.int64)
+
+
+def cumsum(x, axis):
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
 def reshape(x, shape):

@@ -7,7 +7,8 @@ from typing import Any
 
 from lucid import random
 from lucid.data.sampler import DistributedSampler, Sampler
-from lucid.tensor import Tensor, stack
+from lucid.functions import stack
+from lucid.tensor import Tensor
 
 __all__ = ["DataLoader", "Dataset", "DistributedSampler", "Sampler", "TensorDataset"]
 

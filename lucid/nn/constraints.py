@@ -1,85 +1,108 @@
-"""Kernel constraints: each a small ``w -> w'`` over Tensor ops, so it runs and differentiates the
-same way on every backend.
+"""Weight constraints: each a small parameter-free module ``w -> w'`` over Tensor ops, so it runs
+and differentiates the same way on every backend. Use one as ``ConstrainedConv2d(constraint=...)``
+(by name), with ``lucid.nn.utils.parametrize.register_parametrization`` on any parameter, or call
+it directly; any callable Tensor -> Tensor serves as a constraint too.
 
-Per-slice families act on each kernel slice W[o, i, :, :] (sums over the last two axes):
+Slice families act on each slice over the last two axes (a kernel slice W[o, i] of a conv weight;
+the whole matrix of a Linear weight); S is the slice's sum:
 
-- ``none``:         W
-- ``nonneg``:       max(W, 0)
-- ``sum_to_one``:   W / (ΣW + eps)
-- ``zero_mean``:    W − mean(W)
-- ``nonneg_sum1``:  max(W, 0) / (Σ max(W, 0) + eps)
-- ``unit_l2``:      W / sqrt(ΣW² + eps)
-- ``max_l2``:       W · min(1, c / sqrt(ΣW² + eps)),  c = max_l2
-- ``fixed_center``: centre tap = center_value; the other taps N scaled to sum to neighbor_sum:
-                    N · neighbor_sum / (ΣN + eps)   (Bayar & Stamm's constrained layer)
+- ``NonNeg()``:                 max(W, 0)
+- ``SumToOne(eps)``:            W / (S + eps)
+- ``ZeroMean()``:               W − mean(W)
+- ``NonNegSumToOne(eps)``:      P / (ΣP + eps),  P = max(W, 0)
+- ``UnitL2(eps)``:              W / sqrt(ΣW² + eps)
+- ``MaxL2(max_l2, eps)``:       W · min(1, max_l2 / sqrt(ΣW² + eps))
+- ``FixedCenter(center_value, neighbor_sum, eps)``: the centre tap becomes center_value and the
+  other taps N are scaled to sum to neighbor_sum: N · neighbor_sum / (ΣN + eps) (Bayar & Stamm's
+  constrained layer; an odd kernel).
 
-Norm families (selfeeg / Keras) act on the L2 norm n over ``axis_norm`` (default (1, 2, 3): one
-norm per output filter), with eps = 1e-7:
+Norm families (Keras / selfeeg) act on the L2 norm n over ``axis`` (default (1, 2, 3): one norm
+per output filter of a conv weight), with eps = 1e-7:
 
-- ``max_norm``:     W · clip(n, 0, max) / (eps + n)
-- ``min_max_norm``: W · (rate · clip(n, min, max) + (1 − rate) · n) / (eps + n)
-- ``unit_norm``:    W / (eps + n)
+- ``MaxNorm(max_value, axis)``:                 W · clip(n, 0, max_value) / (eps + n)
+- ``MinMaxNorm(min_value, max_value, rate, axis)``:
+  W · (rate · clip(n, min_value, max_value) + (1 − rate) · n) / (eps + n)
+- ``UnitNorm(axis)``:                           W / (eps + n)
 
-Degenerate slices (numerically safe, the same rule on both backends). A slice whose normalising
-sum S (ΣW for sum_to_one, Σmax(W, 0) for nonneg_sum1, the neighbours' ΣN for fixed_center) is
-zero or tiny — |S| ≤ 1e-5 · Σ|W| (cancellation) or |S| ≤ 1e5 · eps (eps no longer negligible) —
-would be divided by ~eps and blow up or miss the target sum; such a slice is replaced by the
-uniform kernel that satisfies the constraint:
-1/(kh·kw) everywhere (sum_to_one, nonneg_sum1) or neighbor_sum/(kh·kw − 1) on every neighbour
-(fixed_center). An all-zero slice or filter stays zero under unit_l2, max_l2 and the norm
-families. Ordinary slices get the formulas above exactly.
+Degenerate slices (the same rule on both backends). The sum families divide by D = S + eps. A
+slice is degenerate when that denominator is tiny beside the slice's own magnitude M (Σ|W|, the
+sum of the absolute values being normalised: Σ max(W, 0) for NonNegSumToOne, Σ|N| of the
+neighbours for FixedCenter): |D| ≤ 1e-5 · M, or M = 0 (nothing to normalise). Dividing by such a
+D would blow up or miss the target sum, so a degenerate slice becomes the uniform kernel that
+satisfies the constraint: 1/(kh·kw) everywhere (SumToOne, NonNegSumToOne), or neighbor_sum /
+(kh·kw − 1) on every neighbour (FixedCenter). Every other slice gets the formula exactly, whatever
+eps (eps=0.25 gives W / (S + 0.25)). An all-zero slice or filter stays zero under UnitL2, MaxL2
+and the norm families. Values and gradients are finite in every case.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from lucid.creation import zeros
+from lucid.functions import where
 from lucid.nn.module import Module
-from lucid.tensor import Tensor, where
+from lucid.ops import axes as AX
+from lucid.tensor import Tensor
 
-TINY = 1e-5                    # relative size below which a normalising sum counts as degenerate
-SLICE = (2, 3)                 # the spatial axes of an OIHW kernel
-
-
-def _safe_div(num: Tensor, den: Tensor) -> Tensor:
-    """num / den where den != 0, else 0 (both branches finite, so gradients stay finite)."""
-    nz = den != 0
-    return where(nz, num / where(nz, den, 1.0), 0.0)
+TINY = 1e-5            # |S + eps| at most this part of the slice's magnitude: degenerate
+KERAS_EPS = 1e-7       # the norm families' epsilon (Keras, selfeeg)
 
 
-def _norm(w: Tensor, axes: tuple[int, ...]) -> Tensor:
-    """L2 norm over axes (kept), with a finite gradient at an all-zero slice."""
-    s = (w * w).sum(axis=axes, keepdims=True)
-    pos = s > 0
-    return where(pos, where(pos, s, 1.0).sqrt(), 0.0)
+def _number(v: Any, name: str, *, positive: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {v!r}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {v!r}")
+    if not positive and not v >= 0:
+        raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+    return float(v)
 
 
-def _degenerate(total: Tensor, magnitude: Tensor, eps: float) -> Tensor:
-    """True where dividing by (total + eps) would not normalise: the sum has cancelled to a tiny
-    part of the slice's magnitude, or eps is not negligible beside it."""
-    a = total.abs()
-    return (a <= magnitude * TINY) | (a <= eps / TINY) | (magnitude == 0)
+def _axis_spec(axis: Any, name: str = "axis") -> tuple[int, ...]:
+    """An axis argument checked for form (ints, none repeated); the range is checked against
+    the weight at each call (``lucid.ops.axes``)."""
+    items = (axis,) if isinstance(axis, numbers.Integral) and not isinstance(axis, bool) else axis
+    if not isinstance(items, (tuple, list)) or not items or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items):
+        raise TypeError(f"{name} must be an int or a non-empty tuple of ints, got {axis!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{name} {tuple(items)} has a repeated axis")
+    return tuple(int(a) for a in items)
 
 
-def _uniform_like(w: Tensor, value: float) -> Tensor:
-    return w.detach() * 0.0 + value
+def _slice_axes(w: Tensor) -> tuple[int, ...]:
+    return tuple(range(max(0, w.ndim - 2), w.ndim))
+
+
+def _normalised(p: Tensor, magnitude: Tensor, target: float, eps: float, uniform: Tensor,
+                axes: tuple[int, ...]) -> Tensor:
+    """p · target / (Σp + eps) per slice, or ``uniform`` where the slice is degenerate."""
+    d = p.sum(axis=axes, keepdims=True) + eps
+    bad = (magnitude == 0) | (d.abs() <= magnitude * TINY)
+    return where(bad, uniform, p * (target / where(bad, 1.0, d)))
 
 
 class Constraint(Module):
-    """Base: a parameter-free module mapping a raw OIHW kernel to the constrained one."""
+    """Base: a parameter-free module mapping a raw weight to the constrained one. ``name`` is the
+    string ``ConstrainedConv2d(constraint=...)`` knows it by; ``get_config()`` gives the
+    arguments that rebuild it (as Keras constraints do)."""
 
     name = "none"
 
     def forward(self, w: Tensor) -> Tensor:
         return w
 
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
     def extra_repr(self) -> str:
-        return ""
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
 
 
 class NoConstraint(Constraint):
-    name = "none"
+    """The identity (``constraint="none"``)."""
 
 
 class NonNeg(Constraint):
@@ -93,20 +116,20 @@ class ZeroMean(Constraint):
     name = "zero_mean"
 
     def forward(self, w: Tensor) -> Tensor:
-        return w - w.mean(axis=SLICE, keepdims=True)
+        return w - w.mean(axis=_slice_axes(w), keepdims=True)
 
 
 class _EpsConstraint(Constraint):
-    def __init__(self, eps: float) -> None:
+    def __init__(self, eps: float = 1e-12) -> None:
         super().__init__()
-        self.eps = eps
+        self.eps = _number(eps, "eps")
 
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}"
+    def get_config(self) -> dict[str, Any]:
+        return {"eps": self.eps}
 
 
 class SumToOne(_EpsConstraint):
-    """W / (ΣW + eps); subclasses change what is summed (the numerator)."""
+    """W / (ΣW + eps) per slice (degenerate slices: see the module docstring)."""
 
     name = "sum_to_one"
 
@@ -114,15 +137,17 @@ class SumToOne(_EpsConstraint):
         return w
 
     def forward(self, w: Tensor) -> Tensor:
+        ax = _slice_axes(w)
         p = self.numerator(w)
-        s = p.sum(axis=SLICE, keepdims=True)
-        bad = _degenerate(s, w.abs().sum(axis=SLICE, keepdims=True), self.eps)
-        k = w.shape[2] * w.shape[3]
-        return where(bad, _uniform_like(w, 1.0 / k), p / (where(bad, 1.0, s) + self.eps))
+        k = 1
+        for a in ax:
+            k *= w.shape[a]
+        return _normalised(p, p.abs().sum(axis=ax, keepdims=True), 1.0, self.eps,
+                           w.detach() * 0.0 + 1.0 / k, ax)
 
 
 class NonNegSumToOne(SumToOne):
-    """max(W, 0) / (Σmax(W, 0) + eps)."""
+    """max(W, 0) / (Σmax(W, 0) + eps) per slice."""
 
     name = "nonneg_sum1"
 
@@ -134,107 +159,118 @@ class UnitL2(_EpsConstraint):
     name = "unit_l2"
 
     def forward(self, w: Tensor) -> Tensor:
-        den = (w * w).sum(axis=SLICE, keepdims=True) + self.eps
-        return _safe_div(w, where(den > 0, den, 1.0).sqrt() * (den > 0))
+        den = (w * w).sum(axis=_slice_axes(w), keepdims=True) + self.eps
+        pos = den > 0
+        return where(pos, w / where(pos, den, 1.0).sqrt(), 0.0)
 
 
 class MaxL2(_EpsConstraint):
     name = "max_l2"
 
-    def __init__(self, eps: float, max_l2: float) -> None:
+    def __init__(self, max_l2: float, eps: float = 1e-12) -> None:
         super().__init__(eps)
-        self.max_l2 = max_l2
+        self.max_l2 = _number(max_l2, "max_l2", positive=True)
 
     def forward(self, w: Tensor) -> Tensor:
-        den = (w * w).sum(axis=SLICE, keepdims=True) + self.eps
+        den = (w * w).sum(axis=_slice_axes(w), keepdims=True) + self.eps
         pos = den > 0
         scale = where(pos, self.max_l2 / where(pos, den, 1.0).sqrt(), 1.0)
         return w * scale.clip(max=1.0)
 
-    def extra_repr(self) -> str:
-        return f"max_l2={self.max_l2}, eps={self.eps}"
+    def get_config(self) -> dict[str, Any]:
+        return {"max_l2": self.max_l2, "eps": self.eps}
 
 
 class FixedCenter(_EpsConstraint):
+    """Centre tap = center_value; the neighbours scaled to sum to neighbor_sum (odd kernels)."""
+
     name = "fixed_center"
 
-    def __init__(self, eps: float, center_value: float, neighbor_sum: float) -> None:
+    def __init__(self, center_value: float = -1.0, neighbor_sum: float = 1.0,
+                 eps: float = 1e-12) -> None:
         super().__init__(eps)
-        self.center_value, self.neighbor_sum = center_value, neighbor_sum
-
-    def center_mask(self, w: Tensor) -> Tensor:
-        """(1, 1, kh, kw): 1 at the centre tap, 0 elsewhere."""
-        kh, kw = w.shape[2], w.shape[3]
-        c = zeros(1, 1, kh, kw, dtype=w.dtype, device=w.backend)
-        c[..., kh // 2, kw // 2] = 1.0
-        return c
+        for v, n in ((center_value, "center_value"), (neighbor_sum, "neighbor_sum")):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{n} must be a number, got {v!r}")
+        self.center_value, self.neighbor_sum = float(center_value), float(neighbor_sum)
 
     def forward(self, w: Tensor) -> Tensor:
-        c = self.center_mask(w)
+        if w.ndim < 2 or w.shape[-1] % 2 == 0 or w.shape[-2] % 2 == 0:
+            raise ValueError(f"FixedCenter needs odd kernel sizes in the last two dims, got a "
+                             f"weight of shape {w.shape}")
+        kh, kw = w.shape[-2], w.shape[-1]
+        if kh * kw == 1:
+            raise ValueError("FixedCenter needs neighbours: a 1x1 kernel has none")
+        ax = _slice_axes(w)
+        c = zeros(*((1,) * (w.ndim - 2) + (kh, kw)), dtype=w.dtype, device=w.backend)
+        c[..., kh // 2, kw // 2] = 1.0
         nb = w * (1.0 - c)
-        s = nb.sum(axis=SLICE, keepdims=True)
-        bad = _degenerate(s, nb.abs().sum(axis=SLICE, keepdims=True), self.eps)
-        k = w.shape[2] * w.shape[3]
-        scaled = nb * (self.neighbor_sum / (where(bad, 1.0, s) + self.eps))
-        uniform = (1.0 - c) * (self.neighbor_sum / (k - 1)) + w.detach() * 0.0
-        return where(bad, uniform, scaled) + c * self.center_value
+        uniform = (1.0 - c) * (self.neighbor_sum / (kh * kw - 1)) + w.detach() * 0.0
+        out = _normalised(nb, nb.abs().sum(axis=ax, keepdims=True), self.neighbor_sum, self.eps,
+                          uniform, ax)
+        return out + c * self.center_value
 
-    def extra_repr(self) -> str:
-        return f"center_value={self.center_value}, neighbor_sum={self.neighbor_sum}, eps={self.eps}"
+    def get_config(self) -> dict[str, Any]:
+        return {"center_value": self.center_value, "neighbor_sum": self.neighbor_sum,
+                "eps": self.eps}
 
 
 class _NormConstraint(Constraint):
-    EPS = 1e-7                 # Keras' epsilon, as selfeeg uses
-
-    def __init__(self, axis: tuple[int, ...]) -> None:
+    def __init__(self, axis: Any = (1, 2, 3)) -> None:
         super().__init__()
-        self.axis = axis
+        self.axis = _axis_spec(axis)
 
-    def _scaled(self, w: Tensor, target: Tensor, n: Tensor) -> Tensor:
-        return w * (target / (n + self.EPS))
+    def _norm_and_scale(self, w: Tensor, target_of) -> Tensor:
+        n = w.norm(2, axis=AX.axes(self.axis, w.ndim, name="axis"), keepdims=True)
+        return w * (target_of(n) / (n + KERAS_EPS))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"axis": self.axis}
 
 
 class MaxNorm(_NormConstraint):
     name = "max_norm"
 
-    def __init__(self, max_norm: float, axis: tuple[int, ...]) -> None:
+    def __init__(self, max_value: float, axis: Any = (1, 2, 3)) -> None:
         super().__init__(axis)
-        self.max_norm = max_norm
+        self.max_value = _number(max_value, "max_norm", positive=True)
 
     def forward(self, w: Tensor) -> Tensor:
-        n = _norm(w, self.axis)
-        return self._scaled(w, n.clip(0.0, self.max_norm), n)
+        return self._norm_and_scale(w, lambda n: n.clip(0.0, self.max_value))
 
-    def extra_repr(self) -> str:
-        return f"max_norm={self.max_norm}, axis={self.axis}"
+    def get_config(self) -> dict[str, Any]:
+        return {"max_value": self.max_value, "axis": self.axis}
 
 
 class MinMaxNorm(_NormConstraint):
     name = "min_max_norm"
 
-    def __init__(self, min_norm: float, max_norm: float, rate: float,
-                 axis: tuple[int, ...]) -> None:
+    def __init__(self, min_value: float, max_value: float, rate: float = 1.0,
+                 axis: Any = (1, 2, 3)) -> None:
         super().__init__(axis)
-        self.min_norm, self.max_norm, self.rate = min_norm, max_norm, rate
+        self.min_value = _number(min_value, "min_norm", positive=True)
+        self.max_value = _number(max_value, "max_norm", positive=True)
+        if self.min_value > self.max_value:
+            raise ValueError(f"min_norm={min_value} must not exceed max_norm={max_value}")
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate <= 1:
+            raise ValueError(f"minmax_rate must be in (0, 1], got {rate!r}")
+        self.rate = float(rate)
 
     def forward(self, w: Tensor) -> Tensor:
-        n = _norm(w, self.axis)
-        target = n.clip(self.min_norm, self.max_norm) * self.rate + n * (1.0 - self.rate)
-        return self._scaled(w, target, n)
+        r = self.rate
+        return self._norm_and_scale(
+            w, lambda n: n.clip(self.min_value, self.max_value) * r + n * (1.0 - r))
 
-    def extra_repr(self) -> str:
-        return f"min_norm={self.min_norm}, max_norm={self.max_norm}, rate={self.rate}, " \
-               f"axis={self.axis}"
+    def get_config(self) -> dict[str, Any]:
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
+                "axis": self.axis}
 
 
 class UnitNorm(_NormConstraint):
     name = "unit_norm"
 
     def forward(self, w: Tensor) -> Tensor:
-        return w / (_norm(w, self.axis) + self.EPS)
-
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        return self._norm_and_scale(w, lambda n: 1.0)
 
 
 SLICE_CONSTRAINTS: dict[str, type[Constraint]] = {
@@ -248,15 +284,13 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
           max_l2: float | None = None, center_value: float = -1.0, neighbor_sum: float = 1.0,
           max_norm: float | None = None, min_norm: float | None = None,
           axis_norm: Any = (1, 2, 3), minmax_rate: float = 1.0) -> Constraint:
-    """Validate the arguments and return the constraint module they select.
+    """The constraint a ``ConstrainedConv2d``'s string arguments select, validated.
 
     With ``constraint="none"`` and ``max_norm`` given, the norm family is chosen as selfeeg does:
     max_norm alone -> MaxNorm; min_norm and max_norm -> MinMaxNorm; both 1.0 -> UnitNorm."""
     choices = list(SLICE_CONSTRAINTS) + list(NORM_CONSTRAINTS)
     if not isinstance(constraint, str) or constraint not in choices:
         raise ValueError(f"unknown constraint {constraint!r}; choose one of {', '.join(choices)}")
-    if not isinstance(eps, (int, float)) or eps < 0:
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     norm_given = max_norm is not None or min_norm is not None
     if constraint in SLICE_CONSTRAINTS and constraint != "none" and norm_given:
         raise ValueError(f"max_norm/min_norm apply to the norm constraints, not to "
@@ -264,16 +298,32 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
     if max_l2 is not None and constraint != "max_l2":
         raise ValueError(f"max_l2={max_l2} applies only to constraint='max_l2', "
                          f"got constraint={constraint!r}")
+    _number(eps, "eps")
     if constraint == "none" and norm_given:
-        constraint = _select_norm(max_norm, min_norm)
+        if max_norm is None:
+            raise ValueError(f"min_norm={min_norm} needs max_norm as well (MinMaxNorm)")
+        constraint = "max_norm" if min_norm is None else (
+            "unit_norm" if min_norm == 1.0 and max_norm == 1.0 else "min_max_norm")
     if constraint in NORM_CONSTRAINTS:
-        return _build_norm(constraint, max_norm, min_norm, axis_norm, minmax_rate)
+        try:
+            axes = _axis_spec(axis_norm, "axis_norm")
+            AX.axes(axes, 4, name="axis_norm")
+        except (TypeError, IndexError, ValueError) as e:
+            raise ValueError(f"axis_norm must hold axes of the 4-D weight in -4..3, each once, "
+                             f"got {axis_norm!r} ({e})") from None
+        if constraint == "unit_norm":
+            return UnitNorm(axes)
+        if constraint == "max_norm":
+            if max_norm is None:
+                raise ValueError("constraint='max_norm' needs max_norm")
+            return MaxNorm(max_norm, axes)
+        if max_norm is None or min_norm is None:
+            raise ValueError("constraint='min_max_norm' needs min_norm and max_norm")
+        return MinMaxNorm(min_norm, max_norm, minmax_rate, axes)
     if constraint == "max_l2":
         if max_l2 is None:
             raise ValueError("constraint='max_l2' needs max_l2 (the largest L2 norm), got None")
-        if not isinstance(max_l2, (int, float)) or max_l2 <= 0:
-            raise ValueError(f"max_l2 must be > 0, got {max_l2!r}")
-        return MaxL2(eps, float(max_l2))
+        return MaxL2(max_l2, eps)
     if constraint == "fixed_center":
         kh, kw = kernel_size
         if kh % 2 == 0 or kw % 2 == 0:
@@ -281,41 +331,6 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
                              f"kernel_size={kernel_size}")
         if kh * kw == 1:
             raise ValueError("constraint='fixed_center' needs neighbours: a 1x1 kernel has none")
-        return FixedCenter(eps, float(center_value), float(neighbor_sum))
+        return FixedCenter(center_value, neighbor_sum, eps)
     cls = SLICE_CONSTRAINTS[constraint]
     return cls(eps) if issubclass(cls, _EpsConstraint) else cls()
-
-
-def _select_norm(max_norm: float | None, min_norm: float | None) -> str:
-    if max_norm is None:
-        raise ValueError(f"min_norm={min_norm} needs max_norm as well (MinMaxNorm)")
-    if min_norm is None:
-        return "max_norm"
-    return "unit_norm" if min_norm == 1.0 and max_norm == 1.0 else "min_max_norm"
-
-
-def _build_norm(name: str, max_norm: Any, min_norm: Any, axis_norm: Any,
-                rate: Any) -> Constraint:
-    axes = (axis_norm,) if isinstance(axis_norm, int) else tuple(axis_norm)
-    if not axes or any(not isinstance(a, int) or not -4 <= a < 4 for a in axes):
-        raise ValueError(f"axis_norm must hold axes of the 4-D weight in -4..3, got {axis_norm!r}")
-    axes = tuple(sorted(a % 4 for a in axes))
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"axis_norm has a repeated axis: {axis_norm!r}")
-    if name == "unit_norm":
-        return UnitNorm(axes)
-    if max_norm is None:
-        raise ValueError(f"constraint={name!r} needs max_norm")
-    if not isinstance(max_norm, (int, float)) or max_norm <= 0:
-        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
-    if name == "max_norm":
-        return MaxNorm(float(max_norm), axes)
-    if min_norm is None:
-        raise ValueError("constraint='min_max_norm' needs min_norm")
-    if not isinstance(min_norm, (int, float)) or min_norm <= 0:
-        raise ValueError(f"min_norm must be > 0, got {min_norm!r}")
-    if min_norm > max_norm:
-        raise ValueError(f"min_norm={min_norm} must not exceed max_norm={max_norm}")
-    if not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise ValueError(f"minmax_rate must be in (0, 1], got {rate!r}")
-    return MinMaxNorm(float(min_norm), float(max_norm), float(rate), axes)

@@ -43,8 +43,7 @@ def _fan(t: Tensor, mode: str) -> int:
 
 @no_grad()
 def _write(t: Tensor, values: Tensor) -> Tensor:
-    t.data = t._be.asarray(values.numpy(), t._be.dtype_name(t.data))
-    return t
+    return t._set_data(t._be.asarray(values.numpy(), t._be.dtype_name(t.data)))
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:

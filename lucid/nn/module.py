@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from lucid import dtypes
+from lucid import device, tracing
 from lucid.nn.parameter import Parameter
-from lucid.tensor import Tensor, resolve_backend
+from lucid.tensor import Tensor
 
 
 class IncompatibleKeys(NamedTuple):
@@ -162,26 +162,43 @@ class Module:
             out[key] = t.detach()
         return out
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy values into the existing Parameters and buffers (the objects an optimizer holds
-        stay the same), converting to this module's backend and dtype. With ``strict``, missing or
-        unexpected keys and shape mismatches raise a ValueError naming them all."""
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
+                        ) -> IncompatibleKeys:
+        """Copy values (Tensors or arrays) into the existing Parameters and buffers (the objects
+        an optimizer holds stay the same), converting to this module's backend and dtype.
+
+        Everything is checked and converted before anything is written, so a failure loads
+        nothing: a non-mapping or a value that is neither a Tensor nor an array is a TypeError
+        naming the key; shape mismatches, and with ``strict`` missing or unexpected keys, are a
+        ValueError naming them all."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict needs a mapping of names to tensors (a state "
+                            f"dict), got {type(state_dict).__name__}")
+        for k, v in state_dict.items():
+            if not isinstance(v, Tensor) and not (hasattr(v, "shape") and hasattr(v, "dtype")):
+                raise TypeError(f"state_dict[{k!r}] must be a Tensor or an array, got "
+                                f"{type(v).__name__}")
         own = {key: (m, name, t) for key, m, name, t in self._state_entries()}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = [f"{k}: checkpoint {tuple(_shape(state_dict[k]))} vs model {own[k][2].shape}"
-                      for k in own if k in state_dict and tuple(_shape(state_dict[k])) != own[k][2].shape]
+        mismatched = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {t.shape}"
+                      for k, (_, _, t) in own.items()
+                      if k in state_dict and tuple(state_dict[k].shape) != t.shape]
         if mismatched:
             raise ValueError("shape mismatch loading state_dict: " + "; ".join(mismatched))
         if strict and (missing or unexpected):
             raise ValueError(f"error loading state_dict into {type(self).__name__}: missing keys "
-                           f"{missing}, unexpected keys {unexpected}")
+                             f"{missing}, unexpected keys {unexpected}")
+        tracing.forbid_host_read("load_state_dict()")
+        converted = []
         for k, (m, name, t) in own.items():
             if k in state_dict:
                 src = state_dict[k]
-                src = src if isinstance(src, Tensor) else Tensor(src)
-                t.data = t._be.asarray(src.numpy(), t._be.dtype_name(t.data))
-                m._after_load(name)
+                host = src.numpy() if isinstance(src, Tensor) else src
+                converted.append((m, name, t, t._be.asarray(host, t._be.dtype_name(t.data))))
+        for m, name, t, array in converted:
+            t._set_data(array)
+            m._after_load(name)
         return IncompatibleKeys(missing, unexpected)
 
     def _state_entries(self) -> Iterator[tuple[str, Module, str, Tensor]]:
@@ -206,8 +223,9 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none=False``: set it to zeros instead)."""
         for p in self.parameters():
-            p.grad = None
+            p.zero_grad_(set_to_none)
 
     def requires_grad_(self, flag: bool = True) -> Module:
         for p in self.parameters():
@@ -215,19 +233,17 @@ class Module:
         return self
 
     def to(self, target: Any) -> Module:
-        """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu")
-        or cast floating ones to a dtype. The Parameter objects stay the same."""
-        is_backend = isinstance(target, str) and target.lower().split(":")[0] in (
-            "cpu", "gpu", "numpy", "mlx")
-        be = resolve_backend(target) if is_backend else None
-        dt = None if is_backend else dtypes.get(target)
+        """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu",
+        a Device) or cast the floating ones to a dtype. The Parameter objects stay the same."""
+        be, dt = device.to_target(target)
         for t in list(self.parameters()) + list(self.buffers()):
             if be is not None:
-                t.data = be.asarray(t.numpy(), t._be.dtype_name(t.data))
-                t._be = be
-                t.grad = None if t.grad is None else t.grad.to(target)
+                if be is not t._be:
+                    tracing.forbid_host_read("Module.to() another backend")
+                    t._set_data(be.asarray(t.numpy(), t._be.dtype_name(t.data)), be)
+                    t.grad = None if t.grad is None else t.grad.to(be.name)
             elif t.dtype.is_floating:
-                t.data = t._be.astype(t.data, dt.name)
+                t._set_data(t._be.astype(t.data, dt.name))
         return self
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
@@ -255,5 +271,3 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _shape(v: Any) -> tuple:
-    return tuple(v.shape)

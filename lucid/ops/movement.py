@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lucid.autograd import Function
+from lucid import indexing
+from lucid.autograd import Function, unbroadcast
 
 
 class Reshape(Function):
@@ -32,7 +33,6 @@ class BroadcastTo(Function):
         return self.be.broadcast_to(x, shape)
 
     def backward(self, g):
-        from lucid.autograd import unbroadcast
         return unbroadcast(self.be, g, self.shape)
 
 
@@ -52,12 +52,24 @@ class Concatenate(Function):
 
 
 class GetItem(Function):
-    """x[index]; the backward scatters into zeros, accumulating repeated integer indices."""
+    """x[index]; the backward scatters into zeros, accumulating repeated integer indices.
 
-    def forward(self, x, index=None):
+    ``guards`` lists the index arrays whose values could not be checked (see lucid.indexing):
+    their out-of-range entries read a safe position, and a floating result is NaN there."""
+
+    def forward(self, x, index=None, guards=()):
+        be = self.be
         self.shape = x.shape
-        self.index = index
-        return self.be.getitem(x, index)
+        if not guards:
+            self.index = index
+            return be.getitem(x, index)
+        self.index, poison = indexing.safe_index(be, index, guards)
+        out = be.getitem(x, self.index)
+        dtype = be.dtype_name(x)
+        if dtype.startswith("float"):
+            src = indexing.poison_source(be, x.shape, index, guards, dtype)
+            out = be.add(out, be.getitem(src, poison))
+        return out
 
     def backward(self, g):
         return self.be.scatter_add(self.shape, self.index, g)

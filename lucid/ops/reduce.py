@@ -1,23 +1,9 @@
-"""Reductions and the numerically stable softmax family."""
+"""Reductions, running sums and the numerically stable softmax family. Axes arrive already
+checked and normalised (``lucid.ops.axes``): a tuple of non-negative axes, or one axis."""
 
 from __future__ import annotations
 
 from lucid.autograd import Function
-
-
-def norm_axis(axis, ndim: int) -> tuple[int, ...]:
-    """Axis argument -> sorted tuple of non-negative axes; ValueError when out of range."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dims")
-        out.append(a % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return tuple(sorted(out))
 
 
 def _kept_shape(shape, axes):
@@ -27,8 +13,8 @@ def _kept_shape(shape, axes):
 class Sum(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.shape = x.shape
-        self.axes = norm_axis(axis, x.ndim)
-        return self.be.sum(x, axis=self.axes, keepdims=keepdims)
+        self.axes = axis
+        return self.be.sum(x, axis=axis, keepdims=keepdims)
 
     def backward(self, g):
         be = self.be
@@ -40,8 +26,8 @@ class Max(Function):
 
     def forward(self, x, axis=None, keepdims=False):
         be = self.be
-        self.axes = norm_axis(axis, x.ndim)
-        m = be.max(x, axis=self.axes, keepdims=True)
+        self.axes = axis
+        m = be.max(x, axis=axis, keepdims=True)
         self.save_for_backward(x, m)
         return m if keepdims else be.reshape(m, tuple(
             n for i, n in enumerate(x.shape) if i not in self.axes))
@@ -53,6 +39,19 @@ class Max(Function):
         count = be.sum(mask, axis=self.axes, keepdims=True)
         g = be.reshape(g, m.shape)
         return be.multiply(mask, be.divide(g, count))
+
+
+class CumSum(Function):
+    """y[i] = x[0] + ... + x[i] along one axis; the gradient is the reversed running sum."""
+
+    def forward(self, x, axis=0):
+        self.axis = axis
+        return self.be.cumsum(x, axis)
+
+    def backward(self, g):
+        be = self.be
+        flip = (slice(None),) * self.axis + (slice(None, None, -1),)
+        return be.getitem(be.cumsum(be.getitem(g, flip), self.axis), flip)
 
 
 class LogSoftmax(Function):

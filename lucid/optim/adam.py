@@ -44,7 +44,7 @@ class Adam(Optimizer):
         state["exp_avg"], state["exp_avg_sq"] = m, v
         step_size = lr / (1.0 - b1 ** t)
         denom = be.add(be.divide(be.sqrt(v), math.sqrt(1.0 - b2 ** t)), eps)
-        p.data = be.subtract(data, be.multiply(be.divide(m, denom), step_size))
+        p._set_data(be.subtract(data, be.multiply(be.divide(m, denom), step_size)))
 
 
 class AdamW(Adam):

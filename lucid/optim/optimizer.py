@@ -49,9 +49,10 @@ class Optimizer:
             raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none=False``: set it to zeros instead)."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad = None
+                p.zero_grad_(set_to_none)
 
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

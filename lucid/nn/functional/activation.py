@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lucid import random as _random
-from lucid.tensor import Tensor, minimum, where
+from lucid.functions import minimum, where
+from lucid.tensor import Tensor
 
 
 def relu(x: Tensor) -> Tensor:
@@ -27,12 +28,16 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
+def check_gelu_approximate(approximate: str) -> str:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Φ(x); ``approximate="tanh"`` uses PyTorch's tanh approximation."""
-    if approximate == "tanh":
+    if check_gelu_approximate(approximate) == "tanh":
         return 0.5 * x * (1.0 + ((x + 0.044715 * x * x * x) * 0.7978845608028654).tanh())
-    if approximate != "none":
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1.0 + (x * 0.7071067811865476).erf())
 
 
@@ -53,10 +58,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y if bias is None else y + bias
 
 
+def check_dropout_p(p: float) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p!r}")
+    return float(p)
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p (mask from ``lucid.random``), scale the rest 1/(1-p)."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    check_dropout_p(p)
     if not training or p == 0:
         return x
     if p == 1:

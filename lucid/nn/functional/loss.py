@@ -1,42 +1,97 @@
-"""Losses."""
+"""Losses. Class-index losses check their targets against the number of classes C (see
+``_class_nll``); every argument check lives here and the loss modules reuse it."""
 
 from __future__ import annotations
 
+from lucid import dtypes
 from lucid.creation import arange
+from lucid.functions import where
 from lucid.tensor import Tensor
 
-_REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def check_label_smoothing(value: float) -> float:
+    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
+def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing: float,
+               reduction: str, name: str) -> Tensor:
+    """The loss of log-probabilities logp (N, C) at integer class targets (N,).
+
+    Targets must lie in [0, C) or equal ``ignore_index`` (excluded from the loss and from the
+    mean's count, as in PyTorch). Targets whose values can be read without evaluating anything
+    (host data, the NumPy backend) are checked here: an IndexError names the bad target and C.
+    Targets that are still a lazy graph (an MLX result, or inside ``lucid.compile``) cannot be
+    read; an out-of-range one then makes the loss NaN, never a finite number. The target's class
+    is picked with a one-hot product (no gather), so a bad target can never read out of bounds.
+    """
+    check_reduction(reduction)
+    if logp.ndim != 2:
+        raise ValueError(f"{name} expects (N, C) inputs, got shape {logp.shape}")
+    n, c = logp.shape
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=logp.backend)
+    if target.dtype not in (dtypes.int32, dtypes.int64) or target.shape != (n,):
+        raise ValueError(f"{name} expects integer targets (class indices) of shape ({n},), got "
+                         f"{target.dtype} {target.shape}")
+    host = target._host_values()
+    ignored = True
+    unchecked = host is None
+    if host is not None:
+        sel = host[host != ignore_index]
+        ignored = sel.size != host.size
+        if sel.size and (sel.min() < 0 or sel.max() >= c):
+            bad = int(sel.min()) if sel.min() < 0 else int(sel.max())
+            raise IndexError(f"Target {bad} is out of bounds: {name} needs class targets in "
+                             f"[0, {c}) for {c} classes (or ignore_index={ignore_index})")
+    t = target.reshape(n, 1)
+    onehot = (t == arange(c, device=logp.backend, dtype=target.dtype).reshape(1, c))
+    loss = -(logp * onehot.astype(logp.dtype)).sum(axis=1)
+    if label_smoothing:
+        loss = loss * (1.0 - label_smoothing) - logp.mean(axis=1) * label_smoothing
+    if unchecked:
+        bad = ((target < 0) | (target >= c)) & (target != ignore_index)
+        loss = where(bad, float("nan"), loss)
+    if not ignored:
+        return _reduce(loss, reduction)
+    keep = (target != ignore_index).astype(logp.dtype)
+    loss = loss * keep
+    if reduction == "mean":
+        return loss.sum() / keep.sum()
+    return _reduce(loss, reduction)
+
+
 def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+                  label_smoothing: float = 0.0, *, ignore_index: int = -100) -> Tensor:
     """Cross entropy of logits (N, C) with integer class targets (N,), via a stable log-softmax.
-    With label_smoothing ε: (1-ε)·(-log p_target) + ε·mean_c(-log p_c)."""
+    With label_smoothing ε: (1-ε)·(-log p_target) + ε·mean_c(-log p_c). Targets equal to
+    ``ignore_index`` do not count; any other target outside [0, C) is an IndexError (or, when
+    the targets are a lazy graph, a NaN loss; see ``_class_nll``)."""
+    check_label_smoothing(label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
-    if not isinstance(target, Tensor):
-        target = Tensor(target, device=input.backend)
-    if target.dtype.is_floating or target.shape != (input.shape[0],):
-        raise ValueError(f"cross_entropy expects integer targets of shape ({input.shape[0]},), "
-                         f"got {target.dtype} {target.shape}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    logp = input.log_softmax(-1)
-    nll = -logp[arange(input.shape[0], device=input.backend), target]
-    if label_smoothing:
-        nll = nll * (1.0 - label_smoothing) - logp.mean(axis=-1) * label_smoothing
-    return _reduce(nll, reduction)
+    return _class_nll(input.log_softmax(-1), target, ignore_index, label_smoothing, reduction,
+                      "cross_entropy")
 
 
-def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    return _reduce(-input[arange(input.shape[0], device=input.backend), target], reduction)
-
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", *,
+             ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,)."""
+    return _class_nll(input, target, ignore_index, 0.0, reduction, "nll_loss")
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if input.shape != target.shape:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lucid.functions import concatenate
 from lucid.ops import movement as M
-from lucid.tensor import Tensor, apply, concatenate
+from lucid.tensor import Tensor, apply
 
 
 def pad(input: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from lucid.creation import ones
+from lucid.functions import concatenate
 from lucid.nn import conv_args as A
 from lucid.nn.functional.padding import pad
 from lucid.ops.pool import MaxOverTaps
-from lucid.tensor import Tensor, apply, concatenate
+from lucid.tensor import Tensor, apply
 
 
 def _pool_geometry(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lucid.nn import functional as F
+from lucid.nn.functional.activation import check_dropout_p, check_gelu_approximate
 from lucid.nn.module import Module
 from lucid.tensor import Tensor
 
@@ -49,9 +50,7 @@ class Tanh(Module):
 class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
+        self.approximate = check_gelu_approximate(approximate)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gelu(x, self.approximate)
@@ -77,9 +76,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p = check_dropout_p(p)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)

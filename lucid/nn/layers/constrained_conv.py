@@ -89,7 +89,7 @@ class ConstrainedConv2d(Conv2d):
     @no_grad()
     def project_(self) -> ConstrainedConv2d:
         """Write constraint(W) into the weight Parameter in place (same object); returns self."""
-        self.weight.data = self.constraint(self.masked_weight()).data
+        self.weight._set_data(self.constraint(self.masked_weight()).data)
         return self
 
     def extra_repr(self) -> str:

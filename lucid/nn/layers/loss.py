@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lucid.nn import functional as F
+from lucid.nn.functional import loss as L
 from lucid.nn.module import Module
 from lucid.tensor import Tensor
 
@@ -10,25 +11,25 @@ from lucid.tensor import Tensor
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = L.check_reduction(reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
 
 class CrossEntropyLoss(_Loss):
-    """Logits (N, C), integer targets (N,); optional label smoothing."""
+    """Logits (N, C), integer targets (N,) in [0, C) or ``ignore_index``; optional label
+    smoothing (see ``F.cross_entropy``)."""
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, *,
+                 ignore_index: int = -100) -> None:
         super().__init__(reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = L.check_label_smoothing(label_smoothing)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy(input, target, self.reduction, self.label_smoothing,
+                               ignore_index=self.ignore_index)
 
 
 class MSELoss(_Loss):

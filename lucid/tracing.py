@@ -1,0 +1,60 @@
+"""What lucid code must know while ``lucid.compile`` traces a function.
+
+While a trace is active, tensors hold the tracer arrays of ``mx.compile`` and nothing may read
+data on the host: there is no data yet, only a graph. This module holds the active trace and the
+two rules every layer above it follows: refuse host reads (``forbid_host_read``) and report every
+in-place write of a tensor (``note_write``) so that compile can check the written tensors were
+declared as state. It imports nothing of lucid, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Trace:
+    """One trace in progress. ``written`` maps id -> tensor for every tensor whose array was
+    replaced; ``rng`` is the random stream's traced position (see ``lucid.random``)."""
+
+    def __init__(self, be: Any, rng: Any) -> None:
+        self.be = be
+        self.rng = rng
+        self.drawn = 0                     # random blocks consumed by this trace
+        self.written: dict[int, Any] = {}
+
+
+_active: Trace | None = None
+
+
+def active() -> Trace | None:
+    """The trace in progress, or None when running eagerly."""
+    return _active
+
+
+def begin(trace: Trace) -> None:
+    global _active
+    if _active is not None:
+        raise RuntimeError("lucid.compile: a compiled function called another one while it was "
+                           "being traced; compile the outer function only")
+    _active = trace
+
+
+def end() -> None:
+    global _active
+    _active = None
+
+
+def forbid_host_read(what: str) -> None:
+    """Raise if a trace is active: ``what`` (e.g. "item()") needs data that does not exist yet."""
+    if _active is not None:
+        raise RuntimeError(
+            f"{what} reads a tensor's data on the host, which is impossible inside a "
+            "lucid.compile'd function: while it is traced there are no values yet, only a graph. "
+            "Return the tensor from the function instead and read it after the call (e.g. "
+            "loss = step(x, y); print(loss.item())).")
+
+
+def note_write(tensor: Any) -> None:
+    """Record that ``tensor``'s array was replaced in place during the active trace."""
+    if _active is not None:
+        _active.written[id(tensor)] = tensor
