@@ -1,6 +1,6 @@
 """lucid: a small PyTorch-style deep-learning library over MLX and a NumPy reference."""
 
-from lucid import data, dtypes, nn, optim, random
+from lucid import data, distributed, dtypes, nn, optim, random
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from lucid.backends import get_backend, set_backend, using_backend
 from lucid.creation import (
@@ -29,6 +29,7 @@ __all__ = [
                             "cat",
                             "concatenate",
                             "data",
+                            "distributed",
                             "dtypes",
                             "empty",
                             "enable_grad",

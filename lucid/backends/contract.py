@@ -94,3 +94,13 @@ class Backend(Protocol):
 
     # -- laziness ------------------------------------------------------------------------------
     def eval(self, *arrays: Array) -> None: """Force computation (MLX: mx.eval; NumPy: nothing)."""
+
+    # -- collectives (data parallel across processes) ------------------------------------------
+    def init_distributed(self, backend: str) -> Any:
+        """The global process group: an object with ``rank()`` and ``size()``. ``backend`` is
+        "any", "ring", "mpi", "nccl" or "jaccl"; without a launcher, a group of size 1. A backend
+        that cannot run several processes raises RuntimeError when it was launched as several."""
+
+    def all_sum(self, x: Array, group: Any) -> Array:
+        """The elementwise sum of x over every rank of group (same shape and dtype on all ranks).
+        Lazy like any primitive, so it can be part of a compiled graph."""

@@ -171,3 +171,14 @@ def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo):
 
 def eval(*arrays):
     mx.eval(*arrays)
+
+
+# -- collectives: mlx.core.distributed ----------------------------------------------------------
+def init_distributed(backend):
+    # Not strict: without a launcher MLX returns its singleton group of size 1 (every collective
+    # on it is the identity), so the same script runs on one process or many.
+    return mx.distributed.init(strict=False, backend=backend)
+
+
+def all_sum(x, group):
+    return mx.distributed.all_sum(x, group=group)

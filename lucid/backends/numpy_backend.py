@@ -472,3 +472,58 @@ def _flat_dots(x, w, stride, pad_lo, pad_hi, dilation, ho, wo, g):
 
 def eval(*arrays):
     return None
+
+
+# -- collectives: one process only ------------------------------------------------------------
+class _SingleProcess:
+    """The group of a process that was not launched as one of several ranks."""
+
+    def rank(self) -> int:
+        return 0
+
+    def size(self) -> int:
+        return 1
+
+
+def _launched_world_size() -> int:
+    """How many ranks MLX's launchers started, read from the variables they set (1 when none):
+    ``mlx.launch`` ring and JACCL write a JSON list with one entry per rank to a file named by
+    MLX_HOSTFILE / MLX_IBV_DEVICES; its NCCL launch sets MLX_WORLD_SIZE; mpirun sets
+    OMPI_COMM_WORLD_SIZE (Open MPI) or PMI_SIZE (MPICH)."""
+    import json
+    import os
+
+    sizes = [1]
+    for var in ("MLX_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        value = os.environ.get(var, "")
+        if value.strip().isdigit():
+            sizes.append(int(value))
+    for var in ("MLX_HOSTFILE", "MLX_IBV_DEVICES"):
+        path = os.environ.get(var, "")
+        try:
+            with open(path) as f:
+                ranks = json.load(f)
+        except (OSError, ValueError):
+            continue                       # unset, missing or empty (a single-rank launch)
+        if isinstance(ranks, list):
+            sizes.append(len(ranks))
+    if os.environ.get("MLX_RANK", "0").strip() not in ("", "0"):
+        sizes.append(2)                    # rank 1 or above: there are at least two
+    return _max(sizes)
+
+
+def init_distributed(backend):
+    n = _launched_world_size()
+    if n > 1:
+        raise RuntimeError(
+            f"this process was launched as one of {n} ranks, but the numpy backend runs in one "
+            "process only: multi-process training requires the mlx backend "
+            "(lucid.set_backend('mlx') or LUCID_BACKEND=mlx before lucid.distributed.init())")
+    return _SingleProcess()
+
+
+def all_sum(x, group):
+    if group.size() != 1:
+        raise RuntimeError("the numpy backend has no collectives across processes; use the mlx "
+                           "backend")
+    return x

@@ -1,4 +1,4 @@
-"""Datasets and a batching DataLoader (shuffled with ``lucid.random``)."""
+"""Datasets, samplers and a batching DataLoader (shuffled with ``lucid.random``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from lucid import random
+from lucid.data.sampler import DistributedSampler, Sampler
 from lucid.functions import stack
 from lucid.tensor import Tensor
+
+__all__ = ["DataLoader", "Dataset", "DistributedSampler", "Sampler", "TensorDataset"]
 
 
 class Dataset:
@@ -42,23 +45,37 @@ class TensorDataset(Dataset):
 
 class DataLoader:
     """Batches of ``batch_size`` items; ``shuffle`` draws a new order from lucid.random each
-    epoch; ``drop_last`` skips a final short batch. A TensorDataset is batched by one gather per
-    tensor; other datasets by stacking their items."""
+    epoch; ``sampler`` (an iterable of indices with a length, such as a DistributedSampler)
+    gives the order instead, and excludes ``shuffle`` as in PyTorch; ``drop_last`` skips a final
+    short batch. A TensorDataset is batched by one gather per tensor; other datasets by stacking
+    their items."""
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, sampler: Sampler | None = None) -> None:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.dataset, self.batch_size = dataset, batch_size
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("sampler and shuffle=True are mutually exclusive: the sampler "
+                                 "decides the order (a DistributedSampler shuffles itself)")
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError(f"sampler must be an iterable of indices with a length, got "
+                                f"{type(sampler).__name__}")
+        self.dataset, self.batch_size, self.sampler = dataset, batch_size, sampler
         self.shuffle, self.drop_last = shuffle, drop_last
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
-        n = len(self.dataset)
-        order = random.permutation(n, device="numpy").tolist() if self.shuffle else list(range(n))
+        if self.sampler is not None:
+            order = [int(i) for i in self.sampler]
+        elif self.shuffle:
+            order = random.permutation(len(self.dataset), device="numpy").tolist()
+        else:
+            order = list(range(len(self.dataset)))
+        n = len(order)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if len(idx) < self.batch_size and self.drop_last:
