@@ -9,6 +9,8 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from lucid.backends.contract import conv_output_size
+
 name = "mlx"
 # MLX computes in float32 at most on the GPU and silently turns float64 input into float32, so
 # float64 is refused at the door rather than downcast behind the user's back.
@@ -125,8 +127,8 @@ def matmul(a, b):
 def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     _n, h, wd, _c = x.shape
     _o, kh, kw, _ = w.shape
-    ho = (h + pad_lo[0] + pad_hi[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (wd + pad_lo[1] + pad_hi[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    ho, wo = (conv_output_size(*a) for a in zip(
+        (h, wd), (kh, kw), stride, pad_lo, pad_hi, dilation, input_dilation))
     if (groups == 1 and not flip and tuple(input_dilation) == (1, 1)
             and kh * kw > ho * wo and ho > 0 and wo > 0):
         return _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo)
