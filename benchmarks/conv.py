@@ -4,7 +4,10 @@ Run with ``make bench`` (or ``python benchmarks/conv.py --reps 5``). One thread 
 numbers compare implementations rather than thread pools. Prints milliseconds per call (the best
 of --reps runs: on a shared machine the minimum is the least disturbed estimate, and every
 implementation is measured the same way) and the ratios the project tracks: lucid-mlx / raw-mlx
-and lucid-numpy / torch.
+and lucid-numpy / torch; for the 1×1 workloads (``GEMM_WORKLOADS``) also lucid-numpy against
+plain NumPy GEMMs doing the same work.
+
+``WORKLOADS`` and the ``*_case`` functions are importable: each case returns (fwd ms, fwd+bwd ms).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import lucid.nn.functional as F
 from lucid import backends
 
 # name: (N, C_in, C_out, H, k, stride, padding, dilation, groups)
-WORKLOADS = {
+WORKLOADS: dict[str, tuple[int, ...]] = {
     "bayar 3->3 256² k5": (16, 3, 3, 256, 5, 1, 2, 1, 1),
     "mid 32->64 32² k3": (32, 32, 64, 32, 3, 1, 1, 1, 1),
     "depthwise 64 g64": (32, 64, 64, 32, 3, 1, 1, 1, 64),
@@ -32,6 +35,10 @@ WORKLOADS = {
     "strided 5x5 s2": (32, 32, 64, 32, 5, 2, 2, 1, 1),
     "dilated 3x3 d2": (32, 32, 64, 32, 3, 1, 2, 2, 1),
 }
+
+
+# 1×1 workloads also timed as plain NumPy GEMMs (issue 12: lucid-numpy <= 1.1x of those).
+GEMM_WORKLOADS = ("pointwise 64->128",)
 
 
 def timeit(fn, reps: int) -> float:
@@ -44,7 +51,22 @@ def timeit(fn, reps: int) -> float:
     return min(times) * 1e3
 
 
-def lucid_case(backend, shape, reps):
+def timeit_interleaved(fns, reps: int) -> list[float]:
+    """Best-of-reps ms of each fn, the fns taking turns within every rep, so that a change in
+    the machine's load hits all of them alike (for ratios on a shared box)."""
+    for fn in fns:
+        fn()                                  # warm-up
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [min(ts) * 1e3 for ts in times]
+
+
+def lucid_fns(backend, shape):
+    """(fwd, fwd_bwd) closures of one workload on a lucid backend."""
     n, ci, co, h, k, s, p, d, g = shape
     rng = np.random.default_rng(0)
     with lucid.using_backend(backend):
@@ -52,18 +74,23 @@ def lucid_case(backend, shape, reps):
         w = lucid.tensor(rng.standard_normal((co, ci // g, k, k)) * 0.1, requires_grad=True)
         be = backends.current()
 
-        def fwd():
-            with lucid.no_grad():
-                y = F.conv2d(x, w, None, s, p, d, g)
-            be.eval(y.data)
-
-        def fwd_bwd():
-            x.grad = w.grad = None
+    def fwd():
+        with lucid.no_grad():
             y = F.conv2d(x, w, None, s, p, d, g)
-            y.sum().backward()
-            be.eval(x.grad.data, w.grad.data)
+        be.eval(y.data)
 
-        return timeit(fwd, reps), timeit(fwd_bwd, reps)
+    def fwd_bwd():
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, None, s, p, d, g)
+        y.sum().backward()
+        be.eval(x.grad.data, w.grad.data)
+
+    return fwd, fwd_bwd
+
+
+def lucid_case(backend, shape, reps):
+    fwd, fwd_bwd = lucid_fns(backend, shape)
+    return timeit(fwd, reps), timeit(fwd_bwd, reps)
 
 
 def raw_mlx_case(shape, reps):
@@ -101,6 +128,38 @@ def torch_case(shape, reps):
     return timeit(fwd, reps), timeit(fwd_bwd, reps)
 
 
+def numpy_gemm_fns(shape):
+    """(fwd, fwd_bwd) of a 1×1 conv as the plain NumPy GEMMs a user would write on NCHW
+    arrays: y = W·x per image; dy = ones; dx = Wᵀ·dy; dW = Σ_n dy_n·x_nᵀ."""
+    n, ci, co, h, k, s, p, _d, g = shape
+    if (k, s, p, g) != (1, 1, 0, 1):
+        raise ValueError(f"plain GEMMs only for an ungrouped, unpadded 1x1 conv, got {shape}")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, ci, h * h)).astype(np.float32)
+    w = (rng.standard_normal((co, ci)) * 0.1).astype(np.float32)
+
+    def fwd():
+        return np.matmul(w, x)
+
+    def fwd_bwd():
+        dy = np.ones_like(fwd())
+        np.matmul(w.T, dy)
+        np.matmul(dy, x.transpose(0, 2, 1)).sum(axis=0)
+
+    return fwd, fwd_bwd
+
+
+def numpy_gemm_case(shape, reps):
+    fwd, fwd_bwd = numpy_gemm_fns(shape)
+    return timeit(fwd, reps), timeit(fwd_bwd, reps)
+
+
+def lucid_vs_gemm(shape, reps) -> list[tuple[float, float]]:
+    """[(lucid-numpy ms, plain GEMMs ms)] for fwd and fwd+bwd, measured interleaved."""
+    pairs = zip(lucid_fns("numpy", shape), numpy_gemm_fns(shape))
+    return [tuple(timeit_interleaved(pair, reps)) for pair in pairs]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=5)
@@ -125,6 +184,10 @@ def main() -> None:
         for i, label in enumerate(("fwd", "fwd+bwd")):
             print(f"{name:22} {label:7} {ln[i]:9.1f} {lm[i]:9.1f} {rm[i]:9.1f} {tt[i]:9.1f} "
                   f"{lm[i] / rm[i]:8.2f} {ln[i] / tt[i]:8.2f}", flush=True)
+        if name in GEMM_WORKLOADS:
+            for label, (lt, gt) in zip(("fwd", "fwd+bwd"), lucid_vs_gemm(shape, args.reps)):
+                print(f"{'  vs plain NumPy GEMMs':22} {label:7} {lt:9.1f} (lucid-np, interleaved) "
+                      f"{gt:9.1f} (GEMMs)  lucid-np / GEMMs {lt / gt:.2f}", flush=True)
 
 
 if __name__ == "__main__":

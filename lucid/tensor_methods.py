@@ -156,7 +156,8 @@ class TensorMethods:
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
                              f"tensor with {self.ndim} dims")
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+        return self.reshape(self.shape[:s] + (self._count(tuple(range(s, e + 1))),)
+                            + self.shape[e + 1:])
 
     def transpose(self, *axes: Any) -> Any:
         """No argument: reverse all axes. Two ints: swap them (PyTorch). A full permutation:

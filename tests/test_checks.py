@@ -337,3 +337,15 @@ def test_zero_grad_set_to_none_false_zeroes(backend):
     assert all(p.grad is not None and not p.grad.numpy().any() for p in m.parameters())
     opt.zero_grad()
     assert all(p.grad is None for p in m.parameters())
+
+
+def test_sums_of_empty_tensors_finish(mlx_only):
+    # MLX's own CPU reduction of an empty array hangs after a few such calls (0.32); the sequence
+    # below did, every time. A subprocess, so that a regression fails instead of hanging.
+    code = ("import lucid\nlucid.set_backend('mlx')\nx = lucid.zeros(0)\n"
+            "for ax, kd in [((), False), ((), True), ((0,), False), ((0,), True)] * 3:\n"
+            "    assert x.sum(axis=ax, keepdims=kd).numpy().sum() == 0\n"
+            "print(lucid.zeros(0, 3).sum(0, keepdims=True).shape, lucid.zeros(2, 0).mean(1).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    assert out.split() == ["(1,", "3)", "(2,)"]

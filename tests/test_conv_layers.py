@@ -246,7 +246,8 @@ def test_empty_batch(backend, groups, cin, cout):
     ({"dilation": 0}, ValueError, "dilation must be positive"),
     ({"groups": 0}, ValueError, "groups must be a positive int, got 0"),
     ({"in_channels": 3, "groups": 2}, ValueError, "in_channels=3 must be divisible by groups=2"),
-    ({"out_channels": 5, "groups": 2, "in_channels": 4}, ValueError, "out_channels=5 must be divisible"),
+    ({"out_channels": 5, "groups": 2, "in_channels": 4}, ValueError,
+     "out_channels=5 must be divisible"),
     ({"padding": "full"}, ValueError, "padding string must be 'same' or 'valid', got 'full'"),
     ({"padding": -1}, ValueError, "padding must be >= 0, got -1"),
     ({"padding": (1, -1)}, ValueError, "padding must be >= 0"),
@@ -254,8 +255,8 @@ def test_empty_batch(backend, groups, cin, cout):
     ({"padding_mode": "mirror"}, ValueError, "padding_mode must be one of"),
     ({"padding": "same", "stride": 2}, ValueError, "padding='same' needs stride 1"),
     ({"data_format": "NCWH"}, ValueError, "data_format must be"),
-    ({"weight_mask": np.ones((2, 3))}, ValueError, (r"weight_mask of shape \(2, 3\) is not "
-                                                     r"broadcastable to the weight shape \(4, 2, 3, 3\)")),
+    ({"weight_mask": np.ones((2, 3))}, ValueError,
+     r"weight_mask of shape \(2, 3\) is not broadcastable to the weight shape \(4, 2, 3, 3\)"),
     ({"bias": "yes"}, TypeError, "bias must be a bool"),
 ])
 def test_constructor_validation(kwargs, exc, pattern):

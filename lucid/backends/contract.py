@@ -89,7 +89,7 @@ class Backend(Protocol):
 
         x (N, H, W, C), w (O, kh, kw, C // groups) -> (N, Ho, Wo, O), where the input is first
         dilated by input_dilation (zeros between pixels), then zero-padded by pad_lo/pad_hi (>= 0),
-        and Ho = (H' + lo + hi - dilation * (kh - 1) - 1) // stride + 1 with H' the dilated height.
+        and Ho, Wo are ``conv_output_size`` (below) of each spatial axis.
         """
 
     # -- laziness ------------------------------------------------------------------------------
@@ -104,3 +104,24 @@ class Backend(Protocol):
     def all_sum(self, x: Array, group: Any) -> Array:
         """The elementwise sum of x over every rank of group (same shape and dtype on all ranks).
         Lazy like any primitive, so it can be part of a compiled graph."""
+
+# -- the conv geometry: the one home of the output-size formulas ------------------------------
+def dilated_size(size: int, dilation: int) -> int:
+    """Length of an axis after ``dilation - 1`` zeros are put between its entries."""
+    return (size - 1) * dilation + 1 if size > 0 else 0
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, lo: int = 0, hi: int = 0,
+                     dilation: int = 1, input_dilation: int = 1) -> int:
+    """Output length of ``conv2d`` along one axis: the input dilated by input_dilation, padded
+    by lo + hi, windows spanning dilation * (kernel - 1) + 1 every stride. Below 1 when no
+    window fits."""
+    span = dilated_size(size, input_dilation) + lo + hi - dilation * (kernel - 1) - 1
+    return span // stride + 1
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution (PyTorch's ``ConvTranspose2d``) along one axis:
+    (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
 import mlx.core as mx
 import numpy as np
+
+from lucid.backends.contract import conv_output_size
 
 name = "mlx"
 lazy = True                    # results are graphs until evaluated
@@ -82,6 +85,14 @@ greater_equal = mx.greater_equal
 
 
 def sum(x, axis=None, keepdims=False):
+    if x.size == 0:
+        # MLX's CPU reduction of an empty array can hang (seen on 0.32: its loop then reads
+        # uninitialised strides). The sum of nothing is 0, shaped as the reduction would be.
+        axes = range(x.ndim) if axis is None else [axis] if isinstance(axis, int) else axis
+        axes = {a % builtins.max(x.ndim, 1) for a in axes}
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape)
+                      if keepdims or i not in axes)
+        return mx.zeros(shape, dtype=x.dtype)
     return mx.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -138,8 +149,8 @@ def matmul(a, b):
 def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     _n, h, wd, _c = x.shape
     _o, kh, kw, _ = w.shape
-    ho = (h + pad_lo[0] + pad_hi[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (wd + pad_lo[1] + pad_hi[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    ho, wo = (conv_output_size(*a) for a in zip(
+        (h, wd), (kh, kw), stride, pad_lo, pad_hi, dilation, input_dilation))
     if (groups == 1 and not flip and tuple(input_dilation) == (1, 1)
             and kh * kw > ho * wo and ho > 0 and wo > 0):
         return _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo)

@@ -1,4 +1,5 @@
-"""Normalising and validating convolution arguments, shared by ``functional`` and the layers.
+"""Normalising and validating convolution arguments, shared by ``functional`` and the layers
+(the initialiser arguments also by ``Linear``).
 
 Every check raises before any work: ``TypeError`` for a wrong type, ``ValueError`` for a bad
 value, each naming the value and the rule.
@@ -7,7 +8,11 @@ value, each naming the value and the rule.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
+
+from lucid.autograd import no_grad
+from lucid.tensor import Tensor
 
 Pair = tuple[int, int]
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -32,7 +37,8 @@ def pair(v: Any, name: str, minimum: int = 1) -> Pair:
         v = (v, v)
     elif isinstance(v, (tuple, list)):
         if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair (h, w), got {len(v)} values: {v!r}")
+            raise ValueError(f"{name} must be an int or a pair (length 2), got {len(v)} "
+                             f"values: {v!r}")
         if not all(_is_int(x) for x in v):
             raise TypeError(f"{name} must contain ints, got {v!r}")
     else:
@@ -43,18 +49,37 @@ def pair(v: Any, name: str, minimum: int = 1) -> Pair:
     return (int(v[0]), int(v[1]))
 
 
-def padding_spec(padding: Any) -> str | tuple[Pair, Pair]:
-    """Validate a padding argument without the kernel: returns "same"/"valid" or (lo, hi)."""
+def groups(value: Any, in_channels: int, out_channels: int) -> int:
+    """groups: a positive int that divides both channel counts."""
+    g = positive_int(value, "groups")
+    for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if n % g:
+            raise ValueError(f"{name}={n} must be divisible by groups={g}")
+    return g
+
+
+def padding_spec(padding: Any, stride: Pair = (1, 1)) -> str | tuple[Pair, Pair]:
+    """Validate a padding argument without the kernel: returns "same"/"valid" or (lo, hi).
+    "same" needs stride 1 (PyTorch's rule; ``same_padding`` gives TF/Keras's strided 'SAME')."""
     if isinstance(padding, str):
         key = padding.lower()
         if key not in ("same", "valid"):
             raise ValueError(f"padding string must be 'same' or 'valid', got {padding!r}")
+        if key == "same" and tuple(stride) != (1, 1):
+            raise ValueError(
+                f"padding='same' needs stride 1, got stride {tuple(stride)} (PyTorch's rule). For "
+                "TF/Keras/JAX 'SAME' with a stride (output ceil(H / stride), the extra pixel "
+                "bottom/right) pass padding=lucid.nn.utils.same_padding((H, W), kernel_size, "
+                "stride, dilation)")
         return key
     if _is_int(padding):
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
         return (padding, padding), (padding, padding)
-    if isinstance(padding, (tuple, list)) and len(padding) == 2:
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding must have length 2, (ph, pw) or ((top, bottom), "
+                             f"(left, right)), got {len(padding)} values: {padding!r}")
         if all(_is_int(p) for p in padding):
             p = pair(padding, "padding", minimum=0)
             return p, p
@@ -68,16 +93,29 @@ def padding_spec(padding: Any) -> str | tuple[Pair, Pair]:
 def resolve_padding(padding: Any, kernel: Pair, dilation: Pair, stride: Pair) -> tuple[Pair, Pair]:
     """(lo, hi) per spatial axis for a user padding argument. "same" pads d*(k-1) in total with the
     extra pixel at the bottom/right (PyTorch's rule) and needs stride 1."""
-    spec = padding_spec(padding)
+    spec = padding_spec(padding, stride)
     if spec == "valid":
         return (0, 0), (0, 0)
     if spec == "same":
-        if stride != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
         total = [d * (k - 1) for d, k in zip(dilation, kernel)]
         lo = tuple(t // 2 for t in total)
         return lo, tuple(t - low for t, low in zip(total, lo))
     return spec
+
+
+def same_padding(input_size: Any, kernel_size: Any, stride: Any = 1,
+                 dilation: Any = 1) -> tuple[Pair, Pair]:
+    """TF/Keras/JAX 'SAME' padding for an input of ``input_size`` (H, W) (or one int for both):
+    ((top, bottom), (left, right)), usable as ``padding=``. The output is ceil(H / stride); the
+    total pad max((ceil(H / s) - 1) * s + d * (k - 1) + 1 - H, 0) puts its extra pixel at the
+    bottom/right. With stride 1 it equals padding="same"."""
+    size = pair(input_size, "input_size")
+    k, s, d = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(dilation, "dilation")
+    sides = []
+    for n, kk, ss, dd in zip(size, k, s, d):
+        total = max((-(-n // ss) - 1) * ss + dd * (kk - 1) + 1 - n, 0)
+        sides.append((total // 2, total - total // 2))
+    return sides[0], sides[1]
 
 
 def padding_mode(mode: Any) -> str:
@@ -101,3 +139,36 @@ def output_padding(value: Any, stride: Pair, dilation: Pair) -> Pair:
             raise ValueError(f"output_padding {op} must be smaller than stride {stride} or "
                              f"dilation {dilation}")
     return op
+
+
+def initializer(value: Any, name: str, shape: tuple) -> Any:
+    """Check a ``weight_init`` / ``bias_init`` argument before any parameter exists: None (the
+    layer's default), a callable ``init(tensor)`` that fills the tensor in place as
+    ``lucid.nn.init``'s functions do, or an array/Tensor of exactly ``shape``."""
+    if value is None or callable(value):
+        return value
+    vshape = getattr(value, "shape", None)
+    if vshape is None:
+        raise TypeError(f"{name} must be a callable init(tensor) or an array/Tensor of shape "
+                        f"{shape}, got {value!r} ({type(value).__name__})")
+    if tuple(vshape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(vshape)}, but the parameter it initialises "
+                         f"has shape {tuple(shape)}")
+    return value
+
+
+@no_grad()
+def initialize(param: Tensor, value: Any, name: str, default: Callable[[Tensor], Any]) -> None:
+    """Fill ``param`` in place from an ``initializer`` value, or with ``default`` when None."""
+    if value is None:
+        default(param)
+    elif callable(value):
+        shape, dtype = param.shape, param.dtype
+        value(param)
+        if (param.shape, param.dtype) != (shape, dtype):
+            raise ValueError(f"{name} must fill the parameter in place, keeping its shape {shape} "
+                             f"and dtype {dtype}; it left shape {param.shape}, dtype {param.dtype}")
+    elif isinstance(value, Tensor):
+        param.copy_(value.astype(param.dtype).to(param.backend))    # cast first: MLX has no f64
+    else:
+        param.copy_(Tensor(value, dtype=param.dtype, device=param.backend))

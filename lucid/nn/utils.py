@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lucid.nn.conv_args import same_padding  # noqa: F401  (public: lucid.nn.utils.same_padding)
 from lucid.nn.module import Module
 
 

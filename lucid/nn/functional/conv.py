@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lucid.backends.contract import conv_output_size, conv_transpose_output_size, dilated_size
 from lucid.nn import conv_args as A
 from lucid.ops import conv as C
 from lucid.tensor import Tensor, apply
@@ -11,7 +12,8 @@ from lucid.tensor import Tensor, apply
 
 def _check_conv_input(x: Tensor, weight: Tensor, groups: int, channels_last: bool,
                       transposed: bool) -> tuple[Tensor, bool]:
-    """Validate ranks and channels; returns the batched input and whether a batch was added."""
+    """Validate ranks, channels and groups; returns the batched input and whether a batch was
+    added. groups is already a positive int."""
     if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
         raise TypeError("conv input and weight must be lucid Tensors")
     if weight.ndim != 4:
@@ -27,8 +29,10 @@ def _check_conv_input(x: Tensor, weight: Tensor, groups: int, channels_last: boo
     if c != expected:
         raise ValueError(f"expected input with {expected} channels (weight {weight.shape}, "
                          f"groups={groups}), got input of shape {x.shape}")
-    if not transposed and weight.shape[0] % groups:
-        raise ValueError(f"weight out-channels {weight.shape[0]} not divisible by groups={groups}")
+    if transposed:
+        A.groups(groups, weight.shape[0], weight.shape[1] * groups)
+    else:
+        A.groups(groups, c, weight.shape[0])
     return x, unbatched
 
 
@@ -42,29 +46,35 @@ def _add_bias(y: Tensor, bias: Tensor | None, channels_last: bool, out_ch: int) 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1, *,
-           data_format: str = "channels_first") -> Tensor:
+           data_format: str = "channels_first", input_dilation: Any = 1) -> Tensor:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
 
     input (N, C_in, H, W) or unbatched (C_in, H, W) — (N, H, W, C_in) with
     ``data_format="channels_last"``; weight (C_out, C_in/groups, kh, kw); bias (C_out,).
     padding: int, (ph, pw), ((top, bottom), (left, right)), "same" or "valid".
-    Output (N, C_out, H_out, W_out) with H_out = (H + top + bottom - d*(kh-1) - 1)//stride + 1.
+    input_dilation (keyword-only; brainstate's / JAX's lhs_dilation): input_dilation - 1 zeros
+    between input pixels, so the input is (H - 1) * input_dilation + 1 high before it is padded.
+    Output (N, C_out, H_out, W_out) with
+    H_out = ((H - 1) * input_dilation + 1 + top + bottom - d*(kh-1) - 1) // stride + 1.
     """
     last = A.data_format(data_format)
     groups = A.positive_int(groups, "groups")
     stride, dilation = A.pair(stride, "stride"), A.pair(dilation, "dilation")
+    in_dil = A.pair(input_dilation, "input_dilation")
     x, unbatched = _check_conv_input(input, weight, groups, last, transposed=False)
     k = (weight.shape[2], weight.shape[3])
     lo, hi = A.resolve_padding(padding, k, dilation, stride)
     hw = (x.shape[1], x.shape[2]) if last else (x.shape[2], x.shape[3])
-    for n, lo_, hi_, kk, d in zip(hw, lo, hi, k, dilation):
-        if n + lo_ + hi_ < d * (kk - 1) + 1:
-            raise ValueError(f"input of shape {input.shape} padded to {n + lo_ + hi_} is smaller "
-                             f"than the dilated kernel ({d * (kk - 1) + 1}) of weight "
-                             f"{weight.shape} with dilation {dilation}")
+    for n, lo_, hi_, kk, d, di in zip(hw, lo, hi, k, dilation, in_dil):
+        if conv_output_size(n, kk, 1, lo_, hi_, d, di) < 1:
+            dilated = f" dilated to {dilated_size(n, di)} and" if di > 1 else ""
+            raise ValueError(f"input of shape {input.shape}{dilated} padded to "
+                             f"{dilated_size(n, di) + lo_ + hi_} is smaller than the dilated "
+                             f"kernel ({d * (kk - 1) + 1}) of weight {weight.shape} with "
+                             f"dilation {dilation}")
     w = weight.astype(x.dtype) if weight.dtype != x.dtype else weight
     y = apply(C.Conv2d, x, w, stride=stride, lo=lo, hi=hi, dilation=dilation, groups=groups,
-              channels_last=last)
+              channels_last=last, input_dilation=in_dil)
     y = _add_bias(y, bias, last, weight.shape[0])
     return y.squeeze(0) if unbatched else y
 
@@ -83,12 +93,10 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     padding = A.pair(padding, "padding", minimum=0)
     output_padding = A.output_padding(output_padding, stride, dilation)
     x, unbatched = _check_conv_input(input, weight, groups, last, transposed=True)
-    if weight.shape[0] % groups:
-        raise ValueError(f"weight in-channels {weight.shape[0]} not divisible by groups={groups}")
     hw = (x.shape[1], x.shape[2]) if last else (x.shape[2], x.shape[3])
     k = (weight.shape[2], weight.shape[3])
-    for n, s, p, d, kk, q in zip(hw, stride, padding, dilation, k, output_padding):
-        if (n - 1) * s - 2 * p + d * (kk - 1) + q + 1 <= 0:
+    for n, kk, s, p, q, d in zip(hw, k, stride, padding, output_padding, dilation):
+        if conv_transpose_output_size(n, kk, s, p, q, d) <= 0:
             raise ValueError(f"padding {padding} is too large for input {input.shape} and weight "
                              f"{weight.shape}: the output would be empty")
     w = weight.astype(x.dtype) if weight.dtype != x.dtype else weight

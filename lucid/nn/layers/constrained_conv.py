@@ -30,7 +30,8 @@ class ConstrainedConv2d(Conv2d):
                       (selfeeg's timing).
         post_step and pre_forward project once at construction, so the first forward already
         satisfies the constraint.
-    With a ``weight_mask`` the constraint applies to W * mask.
+    With a ``weight_mask`` the constraint applies to W * mask. input_dilation, weight_init and
+    bias_init are Conv2d's (post_step and pre_forward project the initial weight).
 
     Weight (C_out, C_in/groups, kh, kw); input/output as Conv2d.
     """
@@ -43,7 +44,8 @@ class ConstrainedConv2d(Conv2d):
                  max_l2: float | None = None, center_value: float = -1.0,
                  neighbor_sum: float = 1.0, max_norm: float | None = None,
                  min_norm: float | None = None, axis_norm: Any = (1, 2, 3),
-                 minmax_rate: float = 1.0) -> None:
+                 minmax_rate: float = 1.0, input_dilation: Any = 1, weight_init: Any = None,
+                 bias_init: Any = None) -> None:
         if not isinstance(enforce, str) or enforce not in ENFORCE:
             raise ValueError(f"unknown enforce {enforce!r}; choose one of {', '.join(ENFORCE)}")
         from lucid.nn import conv_args as A
@@ -54,7 +56,8 @@ class ConstrainedConv2d(Conv2d):
         object.__setattr__(self, "enforce", enforce)      # read by the parameter hook below
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype, data_format=data_format,
-                         weight_mask=weight_mask)
+                         weight_mask=weight_mask, input_dilation=input_dilation,
+                         weight_init=weight_init, bias_init=bias_init)
         object.__setattr__(self, "constraint", fn)   # parameter-free: not a submodule
         self.eps = eps
         if enforce != "forward":

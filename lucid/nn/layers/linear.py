@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -17,13 +18,23 @@ from lucid.tensor import Tensor
 
 class Linear(Module):
     """y = x @ W.T + b; x (..., in_features) -> (..., out_features).
-    W (out, in) and b (out,) ~ U(±1/sqrt(in_features)) as PyTorch's default."""
+    W (out, in) and b (out,) ~ U(±1/sqrt(in_features)) as PyTorch's default, or, keyword-only,
+    from weight_init / bias_init: a callable ``init(tensor)`` filling the parameter in place
+    (``lucid.nn.init`` style) or an array/Tensor of its exact shape. ``reset_parameters()``
+    applies them again."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *, weight_init: Any = None,
+                 bias_init: Any = None) -> None:
         super().__init__()
-        self.in_features = A.positive_int(in_features, "in_features")
-        self.out_features = A.positive_int(out_features, "out_features")
+        in_f = A.positive_int(in_features, "in_features")
+        out_f = A.positive_int(out_features, "out_features")
+        w_init = A.initializer(weight_init, "weight_init", (out_f, in_f))
+        b_init = A.initializer(bias_init, "bias_init", (out_f,))
+        if b_init is not None and not bias:
+            raise ValueError("bias_init is given but bias=False: the layer has no bias")
+        self.in_features, self.out_features = in_f, out_f
+        self._inits = (w_init, b_init)           # applied by reset_parameters (again on reset)
         dt = dtypes.get(dtype) or dtypes.float32
         self.weight = Parameter(zeros(out_features, in_features, dtype=dt, device=device))
         if bias:
@@ -34,9 +45,11 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.in_features)
-        init.uniform_(self.weight, -bound, bound)
+        uniform = functools.partial(init.uniform_, a=-bound, b=bound)
+        w_init, b_init = self._inits
+        A.initialize(self.weight, w_init, "weight_init", uniform)
         if self.bias is not None:
-            init.uniform_(self.bias, -bound, bound)
+            A.initialize(self.bias, b_init, "bias_init", uniform)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)

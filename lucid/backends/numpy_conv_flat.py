@@ -1,0 +1,156 @@
+"""The flat-plane paths of the NumPy ``conv2d``, for few channels per group (see the table in
+``numpy_conv_paths``). Each input channel's zero-padded planes, all images end to end, are laid
+out as one flat row, so that every kernel tap is a shifted contiguous slice of it: im2col is a
+copy of long runs, depthwise a weighted sum of slices, and a grouped weight gradient a product
+with the kernel placed in a zero frame.
+
+Each function takes x (N, H, W, C), w (O, kh, kw, C/g) (already flipped for a convolution) and
+the call's ``Geometry``, and returns (N, Ho, Wo, O), or None to decline.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+_max, _min = builtins.max, builtins.min
+
+# Block sizes (module constants, so tests can force blocking on small inputs).
+_COL_BLOCK = 1 << 20    # im2col elements per column block of flat_gemm (4 MB of float32)
+_TAP_BLOCK = 1 << 18    # output elements per channel block of flat_taps (1 MB of float32)
+_DOT_BLOCK = 1 << 18    # kernel elements per group block of flat_dots (1 MB of float32)
+
+
+def _flat_planes(lead: tuple, p: int, h: int, wd: int, pad_lo, pad_hi, tail: int, dtype):
+    """The buffer the flat paths share: zeros (*lead, p·Hp·Wp + tail) holding p zero-padded
+    planes end to end and then ``tail`` zeros, so that every kernel tap is a shifted contiguous
+    slice of a row; and the view (*lead, p, H, W) of the planes' interiors, to copy data into
+    (the pads stay zero, so a buffer can be refilled)."""
+    hp, wp = h + pad_lo[0] + pad_hi[0], wd + pad_lo[1] + pad_hi[1]
+    flat = np.zeros(lead + (p * hp * wp + tail,), dtype=dtype)
+    planes = flat[..., :p * hp * wp].reshape(lead + (p, hp, wp))
+    return flat, planes[..., pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd]
+
+
+def flat_dots(x, w, geo):
+    """Grouped, few output pixels, a kernel larger than the output: the shape of a grouped
+    conv's weight gradient, whose 'kernel' is the output gradient and whose reduction runs over
+    the batch. A block of groups at a time, the kernel is placed in zero frames shaped like a
+    group's padded input planes and flattened; each output pixel is then one product per group
+    of the (O/g, frame) kernel with a (frame, N) matrix of contiguous slices of the flat input
+    planes, which BLAS reads in place.
+
+    The zero frame also meets input values outside each window: only a NaN or inf there (0·inf)
+    can change a result, and then the result is not finite. Such calls decline (None), so the
+    next path computes them exactly; checking the few output pixels costs nothing."""
+    n, h, wd, _c = x.shape
+    o, kh, kw, cg = w.shape
+    g, og, ho, wo = geo.groups, geo.og, geo.ho, geo.wo
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    hp, wp = geo.hp, geo.wp
+    frame = cg * hp * wp
+    dtype = np.result_type(x.dtype, w.dtype)
+    xg = x.transpose(3, 0, 1, 2).reshape(g, cg, n, h, wd).transpose(0, 2, 1, 3, 4)
+    kg = w.transpose(0, 3, 1, 2).reshape(g, og, cg, kh, kw)
+    step = _min(g, _max(1, _DOT_BLOCK // (frame * _max(og, n))))
+    xs, x_in = _flat_planes((step, n), cg, h, wd, geo.pad_lo, geo.pad_hi,
+                            (ho - 1) * sh * wp + (wo - 1) * sw, x.dtype)
+    kf = np.zeros((step, og, frame), dtype=w.dtype)
+    k_in = kf.reshape(step, og, cg, hp, wp)[..., :(kh - 1) * dh + 1:dh, :(kw - 1) * dw + 1:dw]
+    out = np.empty((n, ho, wo, g, og), dtype=dtype)
+    with np.errstate(invalid="ignore"):
+        for g0 in range(0, g, step):
+            k = _min(step, g - g0)
+            k_in[:k] = kg[g0:g0 + k]                                   # frames stay zero
+            x_in[:k] = xg[g0:g0 + k]
+            for p in range(ho):
+                for q in range(wo):
+                    s = p * sh * wp + q * sw
+                    prod = np.matmul(kf[:k], xs[:k, :, s:s + frame].transpose(0, 2, 1))
+                    out[:, p, q, g0:g0 + k] = prod.transpose(2, 0, 1)  # (k, og, N) -> (N, k, og)
+    if not np.isfinite(out).all():
+        return None
+    return out.reshape(n, ho, wo, o)
+
+
+def flat_taps(x, w, geo):
+    """Stride 1, few input channels per group (depthwise, and the input gradient of depthwise).
+
+    A block of channels at a time, each input channel's zero-padded planes (all images end to
+    end) are laid out as one flat row. The output, computed at every position of such a row
+    (rows and columns past Ho, Wo are dropped), is then a weighted sum of shifted contiguous
+    slices of it, one per tap and input channel. Every step is a long contiguous multiply or
+    add over a block that stays in cache, several times faster than a strided reduction; long
+    rows matter, as NumPy's broadcast loops run at half speed on rows of a few thousand.
+    The block buffers are reused, so the only new memory is the output."""
+    n, h, wd, _c = x.shape
+    o, kh, kw, cg = w.shape
+    g, og, ho, wo, hp, wp = geo.groups, geo.og, geo.ho, geo.wo, geo.hp, geo.wp
+    dilation = geo.dilation
+    size = n * hp * wp
+    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
+    dtype = np.result_type(x.dtype, w.dtype)
+    xc = x.transpose(3, 0, 1, 2)                # (C, N, H, W): NCHW memory reads whole rows
+    wt = w.reshape(g, og, kh, kw, cg)
+    step = _min(g, _max(1, _TAP_BLOCK // (og * m)))
+    # A spare row after the planes: the last output row's dropped columns read past them.
+    planes, inner = _flat_planes((step, cg), n, h, wd, geo.pad_lo, geo.pad_hi, wp, x.dtype)
+    acc = np.empty((step, og, size), dtype=dtype)
+    tmp = np.empty((step, og, m), dtype=dtype)
+    y = np.empty((n, o, ho, wo), dtype=dtype)
+    for g0 in range(0, g, step):
+        k = _min(step, g - g0)
+        inner[:k] = xc[g0 * cg:(g0 + k) * cg].reshape(k, cg, n, h, wd)    # pads stay zero
+        a, t = acc[:k, :, :m], tmp[:k]
+        for ci in range(cg):
+            for i in range(kh):
+                for j in range(kw):
+                    s = i * dilation[0] * wp + j * dilation[1]
+                    src = planes[:k, ci, None, s:s + m]                  # (k, 1, m)
+                    wv = wt[g0:g0 + k, :, i, j, ci, None]                # (k, og, 1)
+                    if ci == i == j == 0:
+                        np.multiply(src, wv, out=a)
+                    else:
+                        np.multiply(src, wv, out=t)
+                        a += t
+        y[:, g0 * og:(g0 + k) * og] = \
+            acc[:k].reshape(k * og, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+    return y.transpose(0, 2, 3, 1)                                     # NHWC view of NCHW
+
+
+def flat_gemm(x, w, geo):
+    """Stride 1, few channels per group (grouped convs, Bayar-style 3-channel layers):
+    im2col in channel-major form. Each input channel's zero-padded planes, all images end to
+    end, form one flat row, so the patch row of channel c and tap (i, j) is a shifted contiguous
+    slice of it. A block of columns at a time, one copy gathers those slices (long contiguous
+    runs, where NHWC im2col copies runs of C/g values) and one GEMM per group multiplies them by
+    the (O/g, C/g·kh·kw) weight, writing channel-major output rows; rows and columns past Ho, Wo
+    are dropped at the end. From NCHW memory this also skips the NHWC transpose."""
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    g, og, k, ho, wo, hp, wp = geo.groups, geo.og, geo.k, geo.ho, geo.wo, geo.hp, geo.wp
+    dilation = geo.dilation
+    size = n * hp * wp
+    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
+    dtype = np.result_type(x.dtype, w.dtype)
+    planes, inner = _flat_planes((c,), n, h, wd, geo.pad_lo, geo.pad_hi, wp, x.dtype)
+    inner[...] = x.transpose(3, 0, 1, 2)        # the spare row above: see flat_taps
+    wmat = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3))
+    wmat = wmat.reshape(g, og, k)
+    out = np.empty((o, size), dtype=dtype)
+    cols_n = _max(1, _COL_BLOCK // (4 * k))
+    cols = np.empty((cg, kh, kw, _min(cols_n, m)), dtype=x.dtype)
+    sc, sp = planes.strides
+    for gi in range(g):
+        base = planes[gi * cg:(gi + 1) * cg]
+        for c0 in range(0, m, cols_n):
+            mc = _min(cols_n, m - c0)
+            taps = as_strided(base[:, c0:], (cg, kh, kw, mc),
+                              (sc, sp * dilation[0] * wp, sp * dilation[1], sp), writeable=False)
+            blk = cols[..., :mc]
+            np.copyto(blk, taps)
+            np.matmul(wmat[gi], blk.reshape(k, mc), out=out[gi * og:(gi + 1) * og, c0:c0 + mc])
+    y = out.reshape(o, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(y).transpose(0, 2, 3, 1)                # NHWC view of NCHW
