@@ -3,18 +3,20 @@
 from lucid import data, distributed, dtypes, nn, optim, random
 from lucid.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from lucid.backends import get_backend, set_backend, using_backend
+from lucid.compiler import compile
 from lucid.creation import (
-                            arange,
-                            empty,
-                            eye,
-                            full,
-                            full_like,
-                            ones,
-                            ones_like,
-                            tensor,
-                            zeros,
-                            zeros_like,
+    arange,
+    empty,
+    eye,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
 )
+from lucid.device import Device
 from lucid.dtypes import bool_, float16, float32, float64, int32, int64
 from lucid.functions import cat, concatenate, matmul, maximum, minimum, stack, where
 from lucid.serialization import load, save
@@ -23,43 +25,10 @@ from lucid.tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
-                            "Tensor",
-                            "arange",
-                            "bool_",
-                            "cat",
-                            "concatenate",
-                            "data",
-                            "distributed",
-                            "dtypes",
-                            "empty",
-                            "enable_grad",
-                            "eye",
-                            "float16",
-                            "float32",
-                            "float64",
-                            "full",
-                            "full_like",
-                            "get_backend",
-                            "int32",
-                            "int64",
-                            "is_grad_enabled",
-                            "load",
-                            "matmul",
-                            "maximum",
-                            "minimum",
-                            "nn",
-                            "no_grad",
-                            "ones",
-                            "ones_like",
-                            "optim",
-                            "random",
-                            "save",
-                            "set_backend",
-                            "set_grad_enabled",
-                            "stack",
-                            "tensor",
-                            "using_backend",
-                            "where",
-                            "zeros",
-                            "zeros_like",
+    "Device", "Tensor", "arange", "bool_", "cat", "compile", "concatenate", "data",
+    "distributed", "dtypes", "empty", "enable_grad", "eye", "float16", "float32", "float64",
+    "full", "full_like", "get_backend", "int32", "int64", "is_grad_enabled", "load", "matmul",
+    "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "optim", "random", "save",
+    "set_backend", "set_grad_enabled", "stack", "tensor", "using_backend", "where", "zeros",
+    "zeros_like",
 ]

@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lucid import tracing
+
 _grad_enabled = True
 
 
@@ -146,6 +148,7 @@ def run_backward(root: Any, grad: Any, retain_graph: bool, wrap: Callable[[Any, 
 
 
 def _accumulate(node: Any, g: Any, wrap: Callable[[Any, Any], Any]) -> None:
+    tracing.note_grad(node)
     if node.grad is None:
         node.grad = wrap(g, node)
     else:

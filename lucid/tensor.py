@@ -49,6 +49,8 @@ class Tensor(TensorMethods):
         self.data, self._be, self.grad, self._ctx, self._retains_grad = data, be, None, ctx, False
         self._ready = not be.lazy
         self.requires_grad = False
+        if tracing._active is not None:
+            tracing.note_created(self)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -59,6 +61,8 @@ class Tensor(TensorMethods):
         t.data, t._be, t.grad, t._ctx, t._retains_grad = data, be, None, ctx, False
         t._ready = not be.lazy
         t.requires_grad = requires_grad
+        if tracing._active is not None:
+            tracing.note_created(t)
         return t
 
     def _apply(self, fn_cls: type, *others: Tensor, **options: Any) -> Tensor:

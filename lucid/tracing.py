@@ -20,7 +20,9 @@ class Trace:
         self.be = be
         self.rng = rng
         self.drawn = 0                     # random blocks consumed by this trace
-        self.written: dict[int, Any] = {}
+        self.written: dict[int, Any] = {}  # id -> tensor whose array was replaced
+        self.graded: dict[int, Any] = {}   # id -> leaf that received a gradient
+        self.created: set[int] = set()     # ids of tensors made during the trace
 
 
 _active: Trace | None = None
@@ -58,3 +60,14 @@ def note_write(tensor: Any) -> None:
     """Record that ``tensor``'s array was replaced in place during the active trace."""
     if _active is not None:
         _active.written[id(tensor)] = tensor
+
+
+def note_grad(tensor: Any) -> None:
+    """Record that the leaf ``tensor`` received a gradient during the active trace."""
+    if _active is not None:
+        _active.graded[id(tensor)] = tensor
+
+
+def note_created(tensor: Any) -> None:
+    """Record a tensor made during the active trace (writes to it are the function's own)."""
+    _active.created.add(id(tensor))       # the callers test ``_active`` first (a hot path)

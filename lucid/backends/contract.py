@@ -94,6 +94,10 @@ class Backend(Protocol):
 
     # -- laziness ------------------------------------------------------------------------------
     def eval(self, *arrays: Array) -> None: """Force computation (MLX: mx.eval; NumPy: nothing)."""
+    def compile(self, pure_fn: Any) -> Any:
+        """A compiled form of pure_fn (a list of arrays -> a list of arrays, no side effects
+        on arrays): traced once per input shapes and dtypes and replayed (MLX: mx.compile;
+        NumPy: pure_fn itself)."""
 
     # -- collectives (data parallel across processes) ------------------------------------------
     def init_distributed(self, backend: str) -> Any:

@@ -184,6 +184,11 @@ def eval(*arrays):
     mx.eval(*arrays)
 
 
+def compile(pure_fn):
+    """mx.compile of a function of a list of arrays returning a list of arrays."""
+    return mx.compile(pure_fn)
+
+
 # -- collectives: mlx.core.distributed ----------------------------------------------------------
 def init_distributed(backend):
     # Not strict: without a launcher MLX returns its singleton group of size 1 (every collective

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,19 +30,21 @@ class Adam(Optimizer):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         data = p.data
         if wd and self.decoupled:
-            data = be.multiply(data, 1.0 - lr * wd)
+            data = be.multiply(data, self._scalar(1.0 - lr * wd, data, be))
         elif wd:
             grad = be.add(grad, be.multiply(data, wd))
         if not state:
             zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
             state.update(step=0, exp_avg=zeros, exp_avg_sq=zeros)
-        state["step"] += 1
-        t = state["step"]
+        # step (and lr) are Python numbers eagerly and traced 0-d arrays inside lucid.compile:
+        # the arithmetic below is written for both (math.sqrt would not take an array)
+        state["step"] = t = state["step"] + 1
         m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
-        v = be.add(be.multiply(state["exp_avg_sq"], b2), be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        v = be.add(be.multiply(state["exp_avg_sq"], b2),
+                   be.multiply(be.multiply(grad, grad), 1.0 - b2))
         state["exp_avg"], state["exp_avg_sq"] = m, v
-        step_size = lr / (1.0 - b1 ** t)
-        denom = be.add(be.divide(be.sqrt(v), math.sqrt(1.0 - b2 ** t)), eps)
+        step_size = self._scalar(lr / (1.0 - b1 ** t), data, be)
+        denom = be.add(be.divide(be.sqrt(v), self._scalar((1.0 - b2 ** t) ** 0.5, data, be)), eps)
         p._set_data(be.subtract(data, be.multiply(be.divide(m, denom), step_size)))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from lucid import tracing
 from lucid.autograd import no_grad
 from lucid.tensor import Tensor
 
@@ -76,7 +77,8 @@ class Optimizer:
             project = hook() if hook is not None else None
             if project is not None:
                 project()
-        self._evaluate(touched)
+        if tracing.active() is None:            # inside lucid.compile the call's end evaluates
+            self._evaluate(touched)
         return loss
 
     def _evaluate(self, params: list[Tensor]) -> None:
@@ -90,6 +92,15 @@ class Optimizer:
 
     def _update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    @staticmethod
+    def _scalar(value: Any, like: Any, be: Any) -> Any:
+        """A hyper-parameter or step-dependent factor as a Python number, or (inside
+        lucid.compile, where lr and step counts are traced 0-d arrays) as an array of like's
+        dtype, so that a float16 parameter stays float16."""
+        if isinstance(value, (int, float)):
+            return value
+        return be.astype(value, be.dtype_name(like))
 
     # -- state ---------------------------------------------------------------------------------
     def _all_params(self) -> list[Tensor]:

@@ -34,4 +34,5 @@ class SGD(Optimizer):
                              be.multiply(grad, 1.0 - group["dampening"]))
             state["momentum_buffer"] = buf
             grad = be.add(grad, be.multiply(buf, mu)) if group["nesterov"] else buf
-        p._set_data(be.subtract(p.data, be.multiply(grad, group["lr"])))
+        lr = self._scalar(group["lr"], p.data, be)
+        p._set_data(be.subtract(p.data, be.multiply(grad, lr)))

@@ -1,0 +1,388 @@
+"""``lucid.compile``: a whole training step as one compiled graph (``mx.compile`` on MLX). The
+module is ``lucid.compiler``; its function is ``lucid.compile``.
+
+lucid builds its graph in Python on every call; compiling a step traces that Python once per
+input signature and replays the resulting graph. The pure function handed to the backend's
+``compile`` primitive takes the state's arrays and the inputs, and returns the new state arrays
+and the outputs; lucid then writes the new arrays back into the same Tensor objects, so modules
+and optimizers keep holding them.
+
+    @lucid.compile(state=[model, opt])
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+State is what the function reads and updates: for a Module its parameters, buffers (BatchNorm's
+running statistics) and their gradients; for an Optimizer also its moments and step counts; a
+Tensor stands for itself. The random stream is always part of it: draws inside a compiled call
+are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates are
+inputs, so a scheduler stepping between calls takes effect; other hyper-parameters, module
+train/eval modes, grad mode and Python scalar arguments are part of the trace's key (changing
+one traces again).
+
+Rules, checked at every trace:
+
+- nothing may read data on the host inside the function (``item()``, ``numpy()``, ``tolist()``,
+  ``bool(t)``, printing): RuntimeError; return the value and read it after the call;
+- the function may update only declared state (and tensors it creates itself): writing another
+  tensor, or giving a gradient to a leaf outside the state, is a RuntimeError naming it, since
+  the update would be lost (it happens only while tracing);
+- a tensor read but not declared becomes a constant of the trace: declare it if it changes.
+
+Each distinct key (input shapes and dtypes, state structure, the flags above) is one trace.
+MLX keeps a compiled function's graphs until that function is freed, so lucid keeps at most
+``MAX_TRACES`` of them per compiled function and frees the least recently used one beyond that.
+
+On the NumPy backend the function is called as it is, under the same rules: same API, same
+results.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lucid import autograd, random, tracing
+from lucid.nn.module import Module
+from lucid.optim.optimizer import Optimizer
+from lucid.tensor import Tensor
+
+MAX_TRACES = 16
+
+
+def compile(fn: Callable | None = None, *, state: Iterable[Any] = ()) -> Any:
+    """Compile ``fn`` (a function of Tensors, Python scalars and nested tuples/lists/dicts of
+    them) together with the ``state`` it reads and updates (Modules, Optimizers, Tensors).
+    Usable as ``lucid.compile(fn, state=[...])`` or ``@lucid.compile(state=[...])``; returns a
+    callable with fn's signature whose results are Tensors (and the scalars fn returned)."""
+    if fn is None:
+        return lambda f: compile(f, state=state)
+    if not callable(fn):
+        raise TypeError(f"lucid.compile needs a function, got {type(fn).__name__}")
+    return Compiled(fn, state)
+
+
+class Compiled:
+    """A compiled function: see the module docstring."""
+
+    def __init__(self, fn: Callable, state: Iterable[Any]) -> None:
+        items = list(state) if not isinstance(state, (Module, Optimizer, Tensor)) else [state]
+        for s in items:
+            if not isinstance(s, (Module, Optimizer, Tensor)):
+                raise TypeError(f"lucid.compile state must hold Modules, Optimizers and Tensors, "
+                                f"got {type(s).__name__}")
+        self.fn, self.state = fn, items
+        self._traces: OrderedDict[Any, _Trace] = OrderedDict()
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        st = _State(self.state)
+        leaves, template = _flatten((args, kwargs))
+        be = _backend(st, leaves)
+        if be is None or not be.lazy:
+            return self._call_eagerly(st, args, kwargs)
+        key = (template, st.key(), autograd.is_grad_enabled())
+        trace = self._traces.get(key)
+        if trace is None:
+            trace = _Trace(self.fn, st, template, be)
+            self._traces[key] = trace
+            if len(self._traces) > MAX_TRACES:
+                self._traces.popitem(last=False)          # frees MLX's graphs of that trace
+        else:
+            self._traces.move_to_end(key)
+        return trace.run(st, leaves)
+
+    def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
+        """NumPy (an eager backend): fn as it is, under the rules of a trace."""
+        grads = [t.grad for t in st.tensors if t.grad is not None]
+        run = tracing.Trace(None, None)
+        tracing.begin(run)
+        try:
+            out = self.fn(*args, **kwargs)
+        finally:
+            tracing.end()
+        st.check_undeclared(run, grads)
+        return _map_tensors(out, lambda t: t.detach())
+
+
+# -- the state of a call ---------------------------------------------------------------------
+
+class _State:
+    """The declared state, resolved for one call: the tensors (parameters, buffers, declared
+    tensors), their gradients, optimizer states and learning rates, in a fixed order."""
+
+    def __init__(self, items: list) -> None:
+        tensors: dict[int, Tensor] = {}
+        self.modules: list[Module] = []
+        self.optimizers: list[Optimizer] = []
+        for s in items:
+            if isinstance(s, Module):
+                self.modules.append(s)
+                for t in list(s.parameters()) + list(s.buffers()):
+                    tensors.setdefault(id(t), t)
+            elif isinstance(s, Optimizer):
+                self.optimizers.append(s)
+                for g in s.param_groups:
+                    for p in g["params"]:
+                        tensors.setdefault(id(p), p)
+            else:
+                tensors.setdefault(id(s), s)
+        self.tensors = list(tensors.values())
+        self.opt_entries = [(opt, p, k) for opt in self.optimizers
+                            for g in opt.param_groups for p in g["params"]
+                            for k in sorted(opt.state.get(p, {}))]
+        # Python numbers in optimizer states (step counts) travel as 0-d arrays; their type
+        # comes back with them
+        self.numbers = {(id(opt), id(p), k): type(opt.state[p][k]).__name__
+                        for opt, p, k in self.opt_entries
+                        if isinstance(opt.state[p][k], (int, float))}
+
+    def key(self) -> tuple:
+        parts: list[Any] = []
+        for t in self.tensors:
+            g = t.grad
+            parts.append((t.shape, t.dtype.name, t.requires_grad,
+                          None if g is None else (g.shape, g.dtype.name)))
+        for opt, p, k in self.opt_entries:
+            v = opt.state[p][k]
+            parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else
+                         (k, tuple(v.shape), p._be.dtype_name(v)))
+        for opt in self.optimizers:
+            for g in opt.param_groups:
+                parts.append(tuple((k, _hashable(v)) for k, v in sorted(g.items())
+                                   if k not in ("params", "lr")))
+        for m in self.modules:
+            parts.append(tuple(sub.training for sub in m.modules()))
+        return tuple(parts)
+
+    def arrays(self, be: Any) -> list:
+        """The state as the compiled function's first inputs."""
+        out = [t.data for t in self.tensors]
+        out += [t.grad.data for t in self.tensors if t.grad is not None]
+        for opt, p, k in self.opt_entries:
+            v = opt.state[p][k]
+            out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
+        out += [be.asarray(float(g["lr"]), "float32") for opt in self.optimizers
+                for g in opt.param_groups]
+        return out
+
+    def install(self, arrays: list) -> list:
+        """Put traced arrays into the state objects (before tracing); returns the grad tensors
+        made for them (written during the trace by gradient averaging, say)."""
+        it = iter(arrays)
+        for t in self.tensors:
+            t._set_data(next(it))
+        grads = []
+        for t in self.tensors:
+            if t.grad is not None:
+                t.grad = Tensor._wrap(next(it), t._be)
+                grads.append(t.grad)
+        for opt, p, k in self.opt_entries:
+            opt.state[p][k] = next(it)
+        for opt in self.optimizers:
+            for g in opt.param_groups:
+                g["lr"] = next(it)
+        return grads
+
+    def snapshot(self) -> tuple:
+        """Everything ``install`` replaces, to undo a trace that failed half-way."""
+        return ([(t, t.data, t.grad) for t in self.tensors],
+                [(opt, {p: dict(s) for p, s in opt.state.items()},
+                  [g["lr"] for g in opt.param_groups]) for opt in self.optimizers])
+
+    @staticmethod
+    def restore(snap: tuple) -> None:
+        tensors, optimizers = snap
+        for t, data, grad in tensors:
+            t._set_data(data)
+            t.grad = grad
+        for opt, state, lrs in optimizers:
+            opt.state = state
+            for g, lr in zip(opt.param_groups, lrs):
+                g["lr"] = lr
+
+    def check_undeclared(self, run: tracing.Trace, grads: Iterable[Tensor]) -> None:
+        allowed = {id(t) for t in self.tensors} | {id(g) for g in grads} | run.created
+        for what, seen in (("updated", run.written), ("gave a gradient to", run.graded)):
+            bad = [t for i, t in seen.items() if i not in allowed]
+            if bad:
+                t = bad[0]
+                raise RuntimeError(
+                    f"the lucid.compile'd function {what} a {type(t).__name__} of shape "
+                    f"{t.shape} ({t.dtype.name}) that is not part of its state, so the change "
+                    f"would be lost after tracing ({len(bad)} such tensor(s)). Add the Module, "
+                    "Optimizer or Tensor that owns it to lucid.compile(..., state=[...]).")
+
+
+# -- one trace ---------------------------------------------------------------------------------
+
+class _Trace:
+    """One key's compiled graph, and what its Python trace recorded: the layout of the new
+    state and of the results, and how many random blocks a call draws."""
+
+    def __init__(self, fn: Callable, st: _State, template: Any, be: Any) -> None:
+        self.fn, self.template, self.be = fn, template, be
+        self.layout: tuple | None = None
+        self.drawn = 0
+        self.compiled = be.compile(self._pure)
+        self._call: tuple | None = None
+
+    def run(self, st: _State, leaves: list[Tensor]) -> Any:
+        be = self.be
+        state = st.arrays(be)
+        inputs = state + list(random.stream_arrays(be)) + [t.data for t in leaves]
+        snap = st.snapshot() if self.layout is None else None     # the first call traces
+        self._call = (st, leaves, len(state))
+        try:
+            outputs = self.compiled(inputs)
+        except BaseException:
+            if snap is not None:
+                st.restore(snap)
+            raise
+        finally:
+            self._call = None
+        be.eval(*outputs)                   # the step's one evaluation, at the call's end
+        random.advance(self.drawn)
+        layout, out_template, n = self.layout
+        _write_back(st, layout, outputs[:n])
+        return _unflatten(out_template, iter(Tensor._wrap(a, be) for a in outputs[n:]))
+
+    def _pure(self, inputs: list) -> list:
+        """The function the backend traces: state and inputs in, new state and results out."""
+        st, leaves, n = self._call
+        lrs = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
+        grads = st.install(inputs[:n])
+        traced_lrs = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
+        args, kwargs = _unflatten(self.template, iter(
+            _stand_in(t, a) for t, a in zip(leaves, inputs[n + 2:])))
+        run = tracing.Trace(self.be, (inputs[n], inputs[n + 1]))
+        tracing.begin(run)
+        try:
+            out = self.fn(*args, **kwargs)
+        finally:
+            tracing.end()
+        st.check_undeclared(run, grads)
+        now = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
+        if any(a is not b for a, b in zip(now, traced_lrs)):
+            raise RuntimeError("the lucid.compile'd function changed a learning rate (a "
+                               "scheduler's step()?); step schedulers between calls instead")
+        for g, lr in zip((g for opt in st.optimizers for g in opt.param_groups), lrs):
+            g["lr"] = lr                    # the Python number again; the trace keeps its input
+        self.drawn = run.drawn
+        new_state, layout = _collect(st)
+        results, out_template = _flatten(out)
+        self.layout = (layout, out_template, len(new_state))
+        return new_state + [t.data for t in results]
+
+
+def _collect(st: _State) -> tuple[list, tuple]:
+    """After the trace: the state's new arrays (step counts as 0-d arrays), and the layout that
+    writes them back: which tensors have a gradient, and each optimizer state entry."""
+    arrays: list = [t.data for t in st.tensors]
+    with_grad = tuple(i for i, t in enumerate(st.tensors) if t.grad is not None)
+    arrays += [st.tensors[i].grad.data for i in with_grad]
+    entries = []
+    for oi, opt in enumerate(st.optimizers):
+        for g in opt.param_groups:
+            for p in g["params"]:
+                for k, v in sorted(opt.state.get(p, {}).items()):
+                    number = type(v).__name__ if isinstance(v, (int, float)) else \
+                        st.numbers.get((id(opt), id(p), k))
+                    arrays.append(p._be.asarray(float(v), "float32")
+                                  if isinstance(v, (int, float)) else v)
+                    entries.append((oi, p, k, number))
+    return arrays, (with_grad, tuple(entries))
+
+
+def _write_back(st: _State, layout: tuple, arrays: list) -> None:
+    """The compiled call's new state into the same objects (arrays evaluated already)."""
+    with_grad, entries = layout
+    it = iter(arrays)
+    for t in st.tensors:
+        t._set_data(next(it))
+    has = set(with_grad)
+    for i, t in enumerate(st.tensors):
+        t.grad = Tensor._wrap(next(it), t._be) if i in has else None
+    for oi, p, k, number in entries:
+        v = next(it)
+        if number is not None:              # a step count: a Python number again
+            v = round(v.item()) if number == "int" else float(v.item())
+        st.optimizers[oi].state.setdefault(p, {})[k] = v
+
+
+# -- arguments and results -----------------------------------------------------------------
+
+_LEAF = "<tensor>"
+
+
+def _flatten(obj: Any) -> tuple[list[Tensor], Any]:
+    """Tensors of a nested structure in order, and a hashable template of the rest (Tensors as
+    their shape, dtype and requires_grad; scalars as themselves)."""
+    leaves: list[Tensor] = []
+
+    def walk(o: Any) -> Any:
+        if isinstance(o, Tensor):
+            leaves.append(o)
+            return (_LEAF, o.shape, o.dtype.name, o.requires_grad)
+        if isinstance(o, (list, tuple)):
+            return (type(o).__name__, tuple(walk(v) for v in o))
+        if isinstance(o, dict):
+            return ("dict", tuple((k, walk(v)) for k, v in o.items()))
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return ("const", o)
+        raise TypeError(f"lucid.compile'd functions take and return Tensors, Python scalars, "
+                        f"strings, None and tuples/lists/dicts of them, got "
+                        f"{type(o).__name__}")
+    return leaves, walk(obj)
+
+
+def _unflatten(template: Any, leaves: Any) -> Any:
+    tag = template[0]
+    if tag == _LEAF:
+        return next(leaves)
+    if tag == "const":
+        return template[1]
+    if tag == "dict":
+        return {k: _unflatten(v, leaves) for k, v in template[1]}
+    items = [_unflatten(v, leaves) for v in template[1]]
+    return tuple(items) if tag == "tuple" else items
+
+
+def _stand_in(t: Tensor, array: Any) -> Tensor:
+    """The traced stand-in of an argument tensor. It is not the caller's object (a write into
+    it would not reach the caller), so it counts as undeclared: such a write is refused."""
+    return Tensor._wrap(array, t._be, requires_grad=t.requires_grad)
+
+
+def _map_tensors(obj: Any, f: Callable[[Tensor], Any]) -> Any:
+    if isinstance(obj, Tensor):
+        return f(obj)
+    if isinstance(obj, (list, tuple)):
+        items = [_map_tensors(v, f) for v in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, f) for k, v in obj.items()}
+    return obj
+
+
+def _backend(st: _State, leaves: list[Tensor]) -> Any:
+    """The one backend of the state and the arguments (None when there are no tensors)."""
+    found = {id(t._be): t._be for t in st.tensors + leaves}
+    if len(found) > 1:
+        names = sorted(b.name for b in found.values())
+        raise RuntimeError(f"a lucid.compile'd call mixes tensors on different backends: "
+                           f"{' and '.join(names)}")
+    return next(iter(found.values()), None)
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
