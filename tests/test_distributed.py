@@ -288,8 +288,7 @@ def test_a_failing_rank_gets_the_others_killed(mlx_only, tmp_path):
     assert time.monotonic() - start < TIMEOUT / 2
 
 
-@pytest.mark.parametrize("mode", ["eager", pytest.param("compiled", marks=pytest.mark.skipif(
-    not hasattr(lucid, "compile"), reason="lucid.compile not available yet"))])
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
 def test_two_ranks_train_like_one_process_on_the_joined_batch(mlx_only, tmp_path, mode):
     sys.path.insert(0, str(TESTS))
     try:
