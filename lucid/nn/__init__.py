@@ -3,6 +3,7 @@
 from lucid.nn import constraints, conv_args, functional, init, utils
 from lucid.nn.layers.activation import ELU, GELU, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from lucid.nn.layers.constrained_conv import ConstrainedConv2d
+from lucid.nn.layers.constrained_linear import ConstrainedLinear
 from lucid.nn.layers.container import ModuleList, Sequential
 from lucid.nn.layers.conv import Conv2d, ConvTranspose2d
 from lucid.nn.layers.linear import Flatten, Identity, Linear
@@ -20,6 +21,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm2d",
     "ConstrainedConv2d",
+    "ConstrainedLinear",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",

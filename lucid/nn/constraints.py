@@ -300,26 +300,9 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
                          f"got constraint={constraint!r}")
     _number(eps, "eps")
     if constraint == "none" and norm_given:
-        if max_norm is None:
-            raise ValueError(f"min_norm={min_norm} needs max_norm as well (MinMaxNorm)")
-        constraint = "max_norm" if min_norm is None else (
-            "unit_norm" if min_norm == 1.0 and max_norm == 1.0 else "min_max_norm")
+        constraint = norm_family(max_norm, min_norm)
     if constraint in NORM_CONSTRAINTS:
-        try:
-            axes = _axis_spec(axis_norm, "axis_norm")
-            AX.axes(axes, 4, name="axis_norm")
-        except (TypeError, IndexError, ValueError) as e:
-            raise ValueError(f"axis_norm must hold axes of the 4-D weight in -4..3, each once, "
-                             f"got {axis_norm!r} ({e})") from None
-        if constraint == "unit_norm":
-            return UnitNorm(axes)
-        if constraint == "max_norm":
-            if max_norm is None:
-                raise ValueError("constraint='max_norm' needs max_norm")
-            return MaxNorm(max_norm, axes)
-        if max_norm is None or min_norm is None:
-            raise ValueError("constraint='min_max_norm' needs min_norm and max_norm")
-        return MinMaxNorm(min_norm, max_norm, minmax_rate, axes)
+        return norm_constraint(constraint, max_norm, min_norm, axis_norm, minmax_rate, ndim=4)
     if constraint == "max_l2":
         if max_l2 is None:
             raise ValueError("constraint='max_l2' needs max_l2 (the largest L2 norm), got None")
@@ -334,3 +317,33 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
         return FixedCenter(center_value, neighbor_sum, eps)
     cls = SLICE_CONSTRAINTS[constraint]
     return cls(eps) if issubclass(cls, _EpsConstraint) else cls()
+
+
+def norm_family(max_norm: float | None, min_norm: float | None) -> str:
+    """selfeeg's rule: max_norm alone -> "max_norm"; min_norm and max_norm -> "min_max_norm";
+    both 1.0 -> "unit_norm"."""
+    if max_norm is None:
+        raise ValueError(f"min_norm={min_norm} needs max_norm as well (MinMaxNorm)")
+    if min_norm is None:
+        return "max_norm"
+    return "unit_norm" if min_norm == 1.0 and max_norm == 1.0 else "min_max_norm"
+
+
+def norm_constraint(family: str, max_norm: Any, min_norm: Any, axis_norm: Any, rate: Any,
+                    ndim: int) -> Constraint:
+    """The norm constraint ``family`` over ``axis_norm`` of an ``ndim``-D weight, validated."""
+    try:
+        axes = _axis_spec(axis_norm, "axis_norm")
+        AX.axes(axes, ndim, name="axis_norm")
+    except (TypeError, IndexError, ValueError) as e:
+        raise ValueError(f"axis_norm must hold axes of the {ndim}-D weight in -{ndim}..{ndim - 1}"
+                         f", each once, got {axis_norm!r} ({e})") from None
+    if family == "unit_norm":
+        return UnitNorm(axes)
+    if family == "max_norm":
+        if max_norm is None:
+            raise ValueError("constraint='max_norm' needs max_norm")
+        return MaxNorm(max_norm, axes)
+    if max_norm is None or min_norm is None:
+        raise ValueError("constraint='min_max_norm' needs min_norm and max_norm")
+    return MinMaxNorm(min_norm, max_norm, rate, axes)

@@ -16,6 +16,37 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class RemovableHandle:
+    """What ``register_forward_*hook`` returns: ``remove()`` unregisters the hook (also as a
+    context manager's exit)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict, hook: Callable[..., Any]) -> None:
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+        self._hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:  # noqa: PYI034 - typing.Self needs Python 3.11
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _parametrization(module: Module, name: str) -> Any:
+    """The ParametrizationList of a forward-parametrized ``name`` (see
+    ``lucid.nn.utils.parametrize``), or None."""
+    mods = module.__dict__.get("_modules")
+    plists = mods.get("parametrizations") if mods else None
+    return plists._modules.get(name) if plists is not None else None
+
+
 class Module:
     """Base class. Subclasses assign Parameters, Tensors registered as buffers, and Modules as
     attributes, and write ``forward``; call the module, not ``forward``."""
@@ -27,6 +58,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # -- registration ------------------------------------------------------------------------
@@ -34,9 +67,11 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
         params, bufs, mods = self._parameters, self._buffers, self._modules
-        if isinstance(value, Parameter):
+        plist = _parametrization(self, name)
+        if plist is not None:
+            plist.assign(value)               # a parametrized name: the value goes to .original
+        elif isinstance(value, Parameter):
             self._forget(name)
-            self._on_parameter_set(name, value)
             params[name] = value
         elif isinstance(value, Module):
             self._forget(name)
@@ -59,9 +94,6 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _on_parameter_set(self, name: str, value: Parameter) -> None:
-        """Hook for subclasses that must react when a parameter is (re)assigned."""
-
     def _forget(self, name: str) -> None:
         for d in (self._parameters, self._buffers, self._modules):
             d.pop(name, None)
@@ -72,6 +104,9 @@ class Module:
         for store in ("_parameters", "_buffers", "_modules"):
             if store in d and name in d[store]:
                 return d[store][name]
+        plist = _parametrization(self, name)
+        if plist is not None:
+            return plist()                    # the constrained tensor, computed differentiably
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -196,9 +231,8 @@ class Module:
                 src = state_dict[k]
                 host = src.numpy() if isinstance(src, Tensor) else src
                 converted.append((m, name, t, t._be.asarray(host, t._be.dtype_name(t.data))))
-        for m, name, t, array in converted:
+        for _, _, t, array in converted:
             t._set_data(array)
-            m._after_load(name)
         return IncompatibleKeys(missing, unexpected)
 
     def _state_entries(self) -> Iterator[tuple[str, Module, str, Tensor]]:
@@ -209,9 +243,6 @@ class Module:
                     (n, b) for n, b in m._buffers.items() if n not in m._non_persistent]:
                 if t is not None:
                     yield (f"{prefix}.{name}" if prefix else name), m, name, t
-
-    def _after_load(self, name: str) -> None:
-        """Hook for subclasses after a tensor of theirs was loaded."""
 
     # -- modes and movement ------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -258,7 +289,26 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, args)`` runs before every forward; returning a value (a tuple, or one
+        input) replaces the inputs. Returns a handle whose ``remove()`` unregisters it."""
+        return RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after every forward; returning a value replaces
+        the output. Returns a handle whose ``remove()`` unregisters it."""
+        return RemovableHandle(self._forward_hooks, hook)
 
     def extra_repr(self) -> str:
         return ""

@@ -12,12 +12,11 @@ class Parameter(Tensor):
 
     ``Parameter(t)`` shares t's array (arrays are never mutated in place, so this is safe)."""
 
-    __slots__ = ("_post_step",)
+    __slots__ = ()
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         src = data if isinstance(data, Tensor) else Tensor(data if data is not None else [])
         self._init(src.data, src._be, requires_grad, None)
-        self._post_step = None      # set by a post_step ConstrainedConv2d: re-project after step
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

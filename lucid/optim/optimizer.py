@@ -8,6 +8,7 @@ from typing import Any
 
 from lucid import tracing
 from lucid.autograd import no_grad
+from lucid.nn.utils import parametrize
 from lucid.tensor import Tensor
 
 
@@ -72,11 +73,7 @@ class Optimizer:
                 state = self.state.setdefault(p, {})
                 self._update(p, p.grad.data, group, state)
                 touched.append(p)
-        for p in touched:
-            hook = getattr(p, "_post_step", None)
-            project = hook() if hook is not None else None
-            if project is not None:
-                project()
+        parametrize.after_step(touched)         # post_step constraints, projected in place
         if tracing.active() is None:            # inside lucid.compile the call's end evaluates
             self._evaluate(touched)
         return loss

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from lucid.autograd import no_grad
 from lucid.nn import constraints as K
+from lucid.nn import conv_args as A
 from lucid.nn.layers.conv import Conv2d
-from lucid.nn.parameter import Parameter
+from lucid.nn.utils import parametrize
 from lucid.tensor import Tensor
 
 ENFORCE = ("forward", "post_step", "pre_forward")
@@ -25,9 +25,10 @@ class ConstrainedConv2d(Conv2d):
     enforce:
         "forward"     the forward convolves with constraint(W), differentiably (W stays raw);
         "post_step"   the forward uses W; ``project_()`` writes constraint(W) into W in place,
-                      and every lucid optimizer does so after each ``step()``;
+                      and every lucid optimizer does so after each ``step()`` (the post_step
+                      timing of ``lucid.nn.utils.parametrize``);
         "pre_forward" W is projected in place, without grad, at the start of each forward
-                      (selfeeg's timing).
+                      (selfeeg's timing; a forward pre-hook).
         post_step and pre_forward project once at construction, so the first forward already
         satisfies the constraint.
     With a ``weight_mask`` the constraint applies to W * mask. input_dilation, weight_init and
@@ -48,45 +49,39 @@ class ConstrainedConv2d(Conv2d):
                  bias_init: Any = None) -> None:
         if not isinstance(enforce, str) or enforce not in ENFORCE:
             raise ValueError(f"unknown enforce {enforce!r}; choose one of {', '.join(ENFORCE)}")
-        from lucid.nn import conv_args as A
-        kernel = A.pair(kernel_size, "kernel_size")
-        fn = K.build(constraint, kernel, eps=eps, max_l2=max_l2, center_value=center_value,
-                     neighbor_sum=neighbor_sum, max_norm=max_norm, min_norm=min_norm,
-                     axis_norm=axis_norm, minmax_rate=minmax_rate)
-        object.__setattr__(self, "enforce", enforce)      # read by the parameter hook below
+        fn = K.build(constraint, A.pair(kernel_size, "kernel_size"), eps=eps, max_l2=max_l2,
+                     center_value=center_value, neighbor_sum=neighbor_sum, max_norm=max_norm,
+                     min_norm=min_norm, axis_norm=axis_norm, minmax_rate=minmax_rate)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype, data_format=data_format,
                          weight_mask=weight_mask, input_dilation=input_dilation,
                          weight_init=weight_init, bias_init=bias_init)
-        object.__setattr__(self, "constraint", fn)   # parameter-free: not a submodule
+        self.constraint = fn                   # a parameter-free submodule
         self.eps = eps
-        if enforce != "forward":
-            self.project_()
+        self.enforce = enforce
+        if enforce != "forward":               # the in-place timings: projected from now on
+            parametrize.add_projection(self, "weight", self.project_, enforce)
+
+    # The class default: while Conv2d.__init__ draws the first weight nothing is projected yet
+    # (the constraint does not exist); the instance's own value is set right after.
+    enforce = "forward"
 
     @property
     def constraint_name(self) -> str:
         return self.constraint.name
 
-    def _on_parameter_set(self, name: str, value: Parameter) -> None:
-        # A post_step layer's weight carries a hook the optimizer calls after step(); a newly
-        # assigned Parameter gets it too (the assignment itself stores the value as given).
-        if name == "weight" and getattr(self, "enforce", None) == "post_step":
-            value._post_step = weakref.WeakMethod(self.project_)
-
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        if "constraint" in self.__dict__ and self.enforce != "forward":
+        if self.enforce != "forward":
             self.project_()
 
     def constrained_weight(self) -> Tensor:
-        """The kernel the forward convolves with (post_step: the stored weight as it is)."""
+        """The kernel the forward convolves with (post_step and pre_forward: the stored weight,
+        projected in place already)."""
         w = self.masked_weight()
-        return w if self.enforce == "post_step" else self.constraint(w)
+        return self.constraint(w) if self.enforce == "forward" else w
 
     def kernel(self) -> Tensor:
-        if self.enforce == "pre_forward":
-            self.project_()
-            return self.masked_weight()
         return self.constrained_weight()
 
     @no_grad()
