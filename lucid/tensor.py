@@ -346,39 +346,52 @@ def _wrap_grad(array: Any, like: Tensor) -> Tensor:
     return Tensor._wrap(array, like._be)
 
 
-def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Cast both to the wider dtype (bool < int32 < int64 < float16 < float32 < float64) so every
-    backend computes in the same type (NumPy alone would make int64 + float32 float64)."""
-    da, db = a._be.dtype_name(a.data), b._be.dtype_name(b.data)
+def _result_name(da: str, db: str) -> str:
+    """The dtype two dtypes promote to (bool < int32 < int64 < float16 < float32 < float64;
+    an integer with float16 gives float16, as in PyTorch)."""
     if da == db:
-        return a, b
-    target = da if _RANK[da] >= _RANK[db] else db
-    if {da, db} == {"int64", "float16"} or {da, db} == {"int32", "float16"}:
-        target = "float16"
-    return a.astype(target), b.astype(target)
+        return da
+    if {da, db} in ({"int64", "float16"}, {"int32", "float16"}):
+        return "float16"
+    return da if _RANK[da] >= _RANK[db] else db
+
+
+def promote(*ts: Tensor) -> tuple[Tensor, ...]:
+    """The tensors cast to their common dtype, so every backend computes in the same type
+    (NumPy alone would make int64 + float32 float64)."""
+    names = [t._be.dtype_name(t.data) for t in ts]
+    target = names[0]
+    for n in names[1:]:
+        target = _result_name(target, n)
+    return tuple(t if n == target else t.astype(target) for t, n in zip(ts, names))
+
+
+def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    return promote(a, b)  # type: ignore[return-value]
 
 
 def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     """Run ``fn_cls`` forward on the inputs' arrays and, if any input needs grad, record it."""
     first = inputs[0]
     be = first._be
-    for t in inputs[1:]:
+    for t in inputs:
         if t._be is not be:
             first._same_backend(t)
-    needs = tuple(t.requires_grad for t in inputs)
+    needs = tuple([t.requires_grad for t in inputs])
     record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
     out = fn.forward(*[t.data for t in inputs], **options)
-    if not record:
-        return Tensor._wrap(out, be)
-    return Tensor._wrap(out, be, requires_grad=True, ctx=fn)
+    if record:
+        return Tensor._wrap(out, be, True, fn)
+    return Tensor._wrap(out, be)
 
 
 def _binary(fn_cls: type, a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor):
         a = b._lift(a)
-    b = a._lift(b)
-    if a._be.dtype_name(a.data) != b._be.dtype_name(b.data):
+    if not isinstance(b, Tensor):
+        b = a._lift(b)
+    if a.data.dtype != b.data.dtype:              # the arrays' own dtypes: cheap to compare
         a, b = _promote(a, b)
     return apply(fn_cls, a, b)
 

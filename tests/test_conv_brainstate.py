@@ -147,9 +147,9 @@ def test_constrained_conv_input_dilation(backend, enforce):
     assert "input_dilation=(2, 2)" in repr(conv)
     x = lucid.random.randn(1, 2, 4, 5)
     ref = F.conv2d(x, conv.constrained_weight(), conv.bias, padding=1, input_dilation=2)
-    y = conv(x)
+    y = conv(x)                          # pre_forward projects again: float32 rounding
     assert y.shape == (1, 3, 7, 9)
-    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("value,exc,pattern", [

@@ -7,6 +7,7 @@ import pytest
 from helpers import check_grad, check_parity
 
 import lucid
+import lucid.nn.functional as F
 
 ANY, POS, SPREAD = "any", "pos", "spread"
 
@@ -82,7 +83,19 @@ OPS = [
     ("matmul_mat_vec", lambda a, b: a @ b, [((3, 4), ANY), ((4,), ANY)]),
     ("concatenate", lambda a, b: lucid.concatenate([a, b, a], axis=1), [((2, 3), ANY), ((2, 1), ANY)]),
     ("stack", lambda a, b: lucid.stack([a, b], axis=-1), [((2, 3), ANY), ((2, 3), ANY)]),
-    ("chain", lambda a, b: ((a * b).exp() + a.tanh() * b).mean(axis=0), [((3, 2), ANY), ((2,), ANY)]),
+    ("chain", lambda a, b: ((a * b).exp() + a.tanh() * b).mean(axis=0),
+     [((3, 2), ANY), ((2,), ANY)]),
+    ("linear", lambda x, w, b: F.linear(x, w, b), [((3, 4), ANY), ((2, 4), ANY), ((2,), ANY)]),
+    ("linear_3d_nobias", lambda x, w: F.linear(x, w), [((2, 3, 4), ANY), ((5, 4), ANY)]),
+    ("cross_entropy", lambda x: F.cross_entropy(x, idx([2, 0, 1, 2])), [((4, 3), ANY)]),
+    ("cross_entropy_none_smooth", lambda x: F.cross_entropy(x, idx([2, 0, 1]), "none", 0.3),
+     [((3, 3), ANY)]),
+    ("cross_entropy_sum_ignore", lambda x: F.cross_entropy(x, idx([2, -100, 1]), "sum",
+                                                           ignore_index=-100), [((3, 4), ANY)]),
+    ("cross_entropy_mean_ignore", lambda x: F.cross_entropy(x, idx([-1, 0, 3]), ignore_index=-1,
+                                                            label_smoothing=0.1),
+     [((3, 4), ANY)]),
+    ("nll_loss", lambda x: F.nll_loss(x.log_softmax(-1), idx([1, 0, 1])), [((3, 2), ANY)]),
 ]
 IDS = [o[0] for o in OPS]
 

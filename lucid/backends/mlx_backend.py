@@ -34,6 +34,8 @@ def _check(dtype: str) -> Any:
 def asarray(data: Any, dtype: str | None = None) -> mx.array:
     if isinstance(data, mx.array):
         return data if dtype is None else data.astype(_check(dtype))
+    if dtype is not None and type(data) in (int, float, bool):
+        return mx.array(data, dtype=_check(dtype))        # a scalar: no NumPy round trip
     arr = np.asarray(data)
     if dtype is None:
         if arr.dtype.kind == "f":

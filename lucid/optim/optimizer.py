@@ -81,6 +81,8 @@ class Optimizer:
     def _evaluate(self, params: list[Tensor]) -> None:
         by_backend: dict[Any, list] = {}
         for p in params:
+            if not p._be.lazy:
+                continue                          # an eager backend has nothing pending
             arrays = by_backend.setdefault(p._be, [])
             arrays.append(p.data)
             arrays.extend(v for v in self.state.get(p, {}).values() if not isinstance(v, (int, float)))

@@ -30,8 +30,9 @@ class SGD(Optimizer):
             if "momentum_buffer" not in state:
                 buf = grad
             else:
-                buf = be.add(be.multiply(state["momentum_buffer"], mu),
-                             be.multiply(grad, 1.0 - group["dampening"]))
+                damped = grad if not group["dampening"] else \
+                    be.multiply(grad, 1.0 - group["dampening"])
+                buf = be.add(be.multiply(state["momentum_buffer"], mu), damped)
             state["momentum_buffer"] = buf
             grad = be.add(grad, be.multiply(buf, mu)) if group["nesterov"] else buf
         lr = self._scalar(group["lr"], p.data, be)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lucid import random as _random
 from lucid.functions import minimum, where
-from lucid.tensor import Tensor
+from lucid.ops import linalg as L
+from lucid.tensor import Tensor, apply, promote
 
 
 def relu(x: Tensor) -> Tensor:
@@ -51,11 +52,13 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., in) @ weight (out, in).T + bias (out,)."""
-    if x.shape[-1] != weight.shape[-1]:
-        raise ValueError(f"linear: input features {x.shape[-1]} (shape {x.shape}) do not match "
-                         f"weight {weight.shape}")
-    y = x @ weight.T
-    return y if bias is None else y + bias
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input features {x.shape[-1] if x.ndim else None} (shape "
+                         f"{x.shape}) do not match weight {weight.shape} (out, in)")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return apply(L.Linear, *promote(*inputs))
 
 
 def check_dropout_p(p: float) -> float:

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from lucid import dtypes
-from lucid.creation import arange
-from lucid.functions import where
-from lucid.tensor import Tensor
+from lucid.ops import loss as Fn
+from lucid.tensor import Tensor, apply
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -29,15 +28,16 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing: float,
-               reduction: str, name: str) -> Tensor:
-    """The loss of log-probabilities logp (N, C) at integer class targets (N,).
+               reduction: str, name: str, from_logits: bool = False) -> Tensor:
+    """The loss of logits (``from_logits``) or log-probabilities logp (N, C) at integer class
+    targets (N,), as one ``ClassLoss`` node.
 
     Targets must lie in [0, C) or equal ``ignore_index`` (excluded from the loss and from the
     mean's count, as in PyTorch). Targets whose values can be read without evaluating anything
     (host data, the NumPy backend) are checked here: an IndexError names the bad target and C.
     Targets that are still a lazy graph (an MLX result, or inside ``lucid.compile``) cannot be
     read; an out-of-range one then makes the loss NaN, never a finite number. The target's class
-    is picked with a one-hot product (no gather), so a bad target can never read out of bounds.
+    is picked with a one-hot product (no gather), so a bad target never reads out of bounds.
     """
     check_reduction(reduction)
     if logp.ndim != 2:
@@ -58,21 +58,17 @@ def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing:
             bad = int(sel.min()) if sel.min() < 0 else int(sel.max())
             raise IndexError(f"Target {bad} is out of bounds: {name} needs class targets in "
                              f"[0, {c}) for {c} classes (or ignore_index={ignore_index})")
-    t = target.reshape(n, 1)
-    onehot = (t == arange(c, device=logp.backend, dtype=target.dtype).reshape(1, c))
-    loss = -(logp * onehot.astype(logp.dtype)).sum(axis=1)
-    if label_smoothing:
-        loss = loss * (1.0 - label_smoothing) - logp.mean(axis=1) * label_smoothing
+    bad = None
     if unchecked:
-        bad = ((target < 0) | (target >= c)) & (target != ignore_index)
-        loss = where(bad, float("nan"), loss)
-    if not ignored:
-        return _reduce(loss, reduction)
-    keep = (target != ignore_index).astype(logp.dtype)
-    loss = loss * keep
-    if reduction == "mean":
-        return loss.sum() / keep.sum()
-    return _reduce(loss, reduction)
+        bad = (((target < 0) | (target >= c)) & (target != ignore_index)).data
+    count: object = n
+    if ignored:
+        keep = target != ignore_index
+        count = keep.sum().astype(logp.dtype).data if host is None else float(
+            (host != ignore_index).sum())
+    return apply(Fn.ClassLoss, logp, target=target.data, smoothing=label_smoothing,
+                 ignore_index=ignore_index if ignored else None, reduction=reduction,
+                 count=count, bad=bad, from_logits=from_logits)
 
 
 def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -84,8 +80,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
     check_label_smoothing(label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
-    return _class_nll(input.log_softmax(-1), target, ignore_index, label_smoothing, reduction,
-                      "cross_entropy")
+    return _class_nll(input, target, ignore_index, label_smoothing, reduction, "cross_entropy",
+                      from_logits=True)
 
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", *,
