@@ -64,6 +64,8 @@ class Function:
 
     @property
     def saved(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(_FREED)
         return self._saved
 
     def forward(self, *arrays: Any, **options: Any) -> Any:  # pragma: no cover - abstract

@@ -153,8 +153,8 @@ class _State:
             parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else
                          (k, tuple(v.shape), p._be.dtype_name(v)))
         for opt in self.optimizers:
-            for g in opt.param_groups:
-                parts.append(tuple((k, _hashable(v)) for k, v in sorted(g.items())
+            for group in opt.param_groups:
+                parts.append(tuple((k, _hashable(v)) for k, v in sorted(group.items())
                                    if k not in ("params", "lr")))
         for m in self.modules:
             parts.append(tuple(sub.training for sub in m.modules()))
@@ -248,12 +248,14 @@ class _Trace:
             self._call = None
         be.eval(*outputs)                   # the step's one evaluation, at the call's end
         random.advance(self.drawn)
+        assert self.layout is not None          # set while the first call traced
         layout, out_template, n = self.layout
         _write_back(st, layout, outputs[:n])
         return _unflatten(out_template, iter(Tensor._wrap(a, be) for a in outputs[n:]))
 
     def _pure(self, inputs: list) -> list:
         """The function the backend traces: state and inputs in, new state and results out."""
+        assert self._call is not None
         st, leaves, n = self._call
         lrs = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
         grads = st.install(inputs[:n])
@@ -285,7 +287,7 @@ def _collect(st: _State) -> tuple[list, tuple]:
     writes them back: which tensors have a gradient, and each optimizer state entry."""
     arrays: list = [t.data for t in st.tensors]
     with_grad = tuple(i for i, t in enumerate(st.tensors) if t.grad is not None)
-    arrays += [st.tensors[i].grad.data for i in with_grad]
+    arrays += [t.grad.data for t in st.tensors if t.grad is not None]
     entries = []
     for oi, opt in enumerate(st.optimizers):
         for g in opt.param_groups:

@@ -20,7 +20,8 @@ def _make(shape, value, dtype, device, requires_grad) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
-def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*shape: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     """A tensor of zeros; ``shape`` as separate ints or one tuple."""
     return _make(shape, 0.0, dtype, device, requires_grad)
 
@@ -29,7 +30,8 @@ def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return _make(shape, 1.0, dtype, device, requires_grad)
 
 
-def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*shape: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     """Uninitialised in PyTorch; zeros here (no backend exposes uninitialised memory safely)."""
     return _make(shape, 0.0, dtype, device, requires_grad)
 
@@ -64,7 +66,8 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if step == 0:
         raise ValueError("arange step must not be 0")
     if dtype is None:
-        dtype = dtypes.int64 if all(isinstance(v, int) for v in (start, stop, step)) else dtypes.float32
+        ints = all(isinstance(v, int) for v in (start, stop, step))
+        dtype = dtypes.int64 if ints else dtypes.float32
     be = resolve_backend(device)
     return Tensor._wrap(be.arange(start, stop, step, dtypes.get(dtype).name), be)
 

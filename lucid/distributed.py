@@ -160,6 +160,7 @@ def all_reduce_gradients(module_or_params: Module | Iterable[Tensor], op: str = 
     Parameters whose ``.grad`` is None are skipped, so every rank must have gradients for the
     same parameters (as with PyTorch's DDP without ``find_unused_parameters``)."""
     op = _check_op(op)
+    params: list[Tensor]
     if isinstance(module_or_params, Module):
         params = list(module_or_params.parameters())
     elif isinstance(module_or_params, Tensor):

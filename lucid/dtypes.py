@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 
 class DType:
     """A dtype name shared by every backend (``lucid.float32`` and friends)."""
@@ -34,11 +36,19 @@ int64 = DType("int64", False)
 bool_ = DType("bool", False)
 
 _BY_NAME = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
-_ALIASES = {"bool_": "bool", "float": "float32", "int": "int64", "half": "float16", "double": "float64"}
+_ALIASES = {"bool_": "bool", "float": "float32", "int": "int64", "half": "float16",
+            "double": "float64"}
 
 
-def get(dtype: DType | str | None) -> DType | None:
-    """Normalise a dtype argument (DType, its name, or None) to a DType; TypeError if unknown."""
+@overload
+def get(dtype: None) -> None: ...
+@overload
+def get(dtype: Any) -> DType: ...
+
+
+def get(dtype: Any) -> DType | None:
+    """Normalise a dtype argument (DType, its name, a library dtype, or None) to a DType;
+    TypeError if unknown."""
     if dtype is None or isinstance(dtype, DType):
         return dtype
     if isinstance(dtype, str):

@@ -66,8 +66,9 @@ def set_state(state: dict) -> None:
 def philox(be: Any, c0: Any, c1: Any, k0: Any, k1: Any, c2: Any = None,
            c3: Any = None) -> list[Any]:
     """Philox-4x32-10 on uint32 arrays: counter words (c0, c1, c2, c3) (the stream uses
-    c2 = c3 = 0) and key (k0, k1) -> four uint32 arrays. The key words are Python ints or uint32 arrays (traced). Written on the
-    backend contract, so it runs on any backend and inside a trace."""
+    c2 = c3 = 0) and key (k0, k1) -> four uint32 arrays. The key words are Python ints, or
+    uint32 arrays when traced. Written on the backend contract, so it runs on any backend and
+    inside a trace."""
     def mulhilo(m: int, x: Any) -> tuple[Any, Any]:
         p = be.multiply(be.astype(x, "uint64"), be.asarray(m, "uint64"))
         return be.astype(be.right_shift(p, be.asarray(32, "uint64")), "uint32"), \

@@ -8,6 +8,7 @@ applies Functions. Functions of several tensors (``where``, ``concatenate``...) 
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from lucid import autograd, backends, device, dtypes, tracing
@@ -28,6 +29,10 @@ class Tensor(TensorMethods):
     __array_priority__ = 1000          # make numpy defer to our reflected operators
     __slots__ = ("__weakref__", "_be", "_ctx", "_ready", "_retains_grad", "data", "grad",
                  "requires_grad")
+    data: Any                          # the backend's array
+    grad: Tensor | None
+    _ctx: Any                          # the Function that made this tensor (None: a leaf)
+    _retains_grad: bool
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: Any = None) -> None:
@@ -166,7 +171,7 @@ class Tensor(TensorMethods):
             return self.data
         return self._be.to_numpy(self.data) if self._ready else None
 
-    def item(self) -> float | int | bool:
+    def item(self) -> builtins.float | int | bool:
         tracing.forbid_host_read("item()")
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
@@ -214,7 +219,7 @@ class Tensor(TensorMethods):
         tracing.forbid_host_read("bool(tensor) (an `if` or `while` on a tensor)")
         return bool(self.item())
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
     def __int__(self) -> int:
@@ -275,8 +280,8 @@ class Tensor(TensorMethods):
     def __gt__(self, o): return _compare(self, self._lift(o), "greater")
     def __le__(self, o): return _compare(self._lift(o), self, "greater_equal")
     def __ge__(self, o): return _compare(self, self._lift(o), "greater_equal")
-    def __eq__(self, o): return _compare(self, self._lift(o), "equal")  # type: ignore[override]
-    def __ne__(self, o): return _not(_compare(self, self._lift(o), "equal"))  # type: ignore
+    def __eq__(self, o): return _compare(self, self._lift(o), "equal")
+    def __ne__(self, o): return _not(_compare(self, self._lift(o), "equal"))
     __hash__ = object.__hash__
 
     def __or__(self, o): return _logical(self, self._lift(o), True)
@@ -332,7 +337,7 @@ class Tensor(TensorMethods):
     def copy_(self, src: Any) -> Tensor:
         return self._assign(self._lift(src).data)
 
-    def fill_(self, value: float) -> Tensor:
+    def fill_(self, value: builtins.float) -> Tensor:
         return self._assign(self._be.full(self.shape, value, self._be.dtype_name(self.data)))
 
     def zero_(self) -> Tensor:

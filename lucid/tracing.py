@@ -70,4 +70,5 @@ def note_grad(tensor: Any) -> None:
 
 def note_created(tensor: Any) -> None:
     """Record a tensor made during the active trace (writes to it are the function's own)."""
-    _active.created.add(id(tensor))       # the callers test ``_active`` first (a hot path)
+    if _active is not None:               # the callers test ``_active`` first (a hot path)
+        _active.created.add(id(tensor))

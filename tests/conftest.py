@@ -9,6 +9,22 @@ from lucid import backends
 
 AVAILABLE = backends.available()
 
+try:                       # the optional oracle; one thread (tiny torch calls on a busy 2-core
+    import torch           # machine otherwise wait on its thread pool: 1.5 ms became 200 ms)
+    torch.set_num_threads(1)
+except ImportError:
+    torch = None
+
+
+def pytest_report_header(config):
+    lines = [f"lucid backends: {', '.join(AVAILABLE)}"]
+    if torch is None:
+        lines.append("torch oracle: not installed (pip install -e '.[oracle]', torch==2.13.0), so "
+                     "the comparisons with PyTorch skip")
+    else:
+        lines.append(f"torch oracle: torch {torch.__version__}")
+    return lines
+
 
 @pytest.fixture(params=AVAILABLE)
 def backend(request):

@@ -14,7 +14,8 @@ from lucid import backends
 def run(fn: Callable, inputs: Sequence[np.ndarray], backend: str, dtype="float32",
         seed_grad: np.ndarray | None = None):
     """fn(*tensors) on ``backend``; returns (output as numpy, [grad of each input as numpy]).
-    The output is back-propagated with ``seed_grad`` (ones if None) so every Jacobian entry counts."""
+    The output is back-propagated with ``seed_grad`` (ones if None) so every Jacobian entry
+    counts."""
     with lucid.using_backend(backend):
         ts = [lucid.tensor(a, dtype=dtype, requires_grad=True) for a in inputs]
         out = fn(*ts)
@@ -64,7 +65,8 @@ def check_grad(fn: Callable, inputs: Sequence[np.ndarray], rtol: float = 1e-5,
 
 def check_parity(fn: Callable, inputs: Sequence[np.ndarray], rtol: float = 1e-4,
                  atol: float = 1e-5) -> None:
-    """Assert every installed backend gives the NumPy reference's forward and gradients (float32)."""
+    """Assert every installed backend gives the NumPy reference's forward and gradients
+    (float32)."""
     rng = np.random.default_rng(7)
     ref_out, _ = run(fn, inputs, "numpy")
     seed = rng.standard_normal(ref_out.shape).astype(np.float32)

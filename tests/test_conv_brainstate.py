@@ -17,9 +17,7 @@ from lucid import nn
 from lucid.nn.utils import same_padding
 
 try:
-    import torch
-    # Tiny ops: torch's thread pool only adds contention (100x slower on a busy 2-core box).
-    torch.set_num_threads(1)
+    import torch          # one thread: set once for the session in conftest.py
 except ImportError:  # the oracle is optional
     torch = None
 

@@ -13,9 +13,7 @@ import lucid.nn.functional as F
 from lucid.nn.conv_args import resolve_padding
 
 try:
-    import torch
-    # Tiny ops: torch's thread pool only adds contention (100x slower on a busy 2-core box).
-    torch.set_num_threads(1)
+    import torch          # one thread: set once for the session in conftest.py
 except ImportError:  # the oracle is optional
     torch = None
 

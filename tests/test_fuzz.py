@@ -217,15 +217,15 @@ def test_reductions_and_axes(op, data):
     else:
         axis = data.draw(axis_args(a.ndim))
     if op == "argmax":
-        fn = lambda t: t.argmax(axis, keepdims=keepdims)  # noqa: E731
+        fn = lambda t: t.argmax(axis, keepdims=keepdims)
     elif op in ("softmax", "cumsum"):
-        fn = lambda t: getattr(t, op)(axis)  # noqa: E731
+        fn = lambda t: getattr(t, op)(axis)
     else:
-        fn = lambda t: getattr(t, op)(axis, keepdims=keepdims)  # noqa: E731
+        fn = lambda t: getattr(t, op)(axis, keepdims=keepdims)
     tfn = _torch_reduce(op, axis, keepdims)
     if op in ("max", "min", "argmax") and axis is None and 0 in a.shape:
         tfn = None                   # torch itself raises two different classes here
-    repeated = isinstance(axis, tuple) and len(set(x % max(a.ndim, 1) for x in axis)) < len(axis)
+    repeated = isinstance(axis, tuple) and len({x % max(a.ndim, 1) for x in axis}) < len(axis)
     check(Case([a], fn, tfn, torch_class=not (repeated and 0 in a.shape)))
 
 
@@ -235,7 +235,7 @@ def test_reductions_and_axes(op, data):
 def test_shape_ops(op, data):
     a = data.draw(arrays())
     n = a.ndim
-    ax = lambda: data.draw(axis_values(n))  # noqa: E731
+    ax = lambda: data.draw(axis_values(n))
     if op == "transpose":
         i, j = ax(), ax()
         fn, tfn = (lambda t: t.transpose(i, j)), (lambda t: t.transpose(i, j))

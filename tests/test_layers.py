@@ -35,8 +35,8 @@ FNS = [
     ("avg_pool_exclude_pad", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [X]),
     ("adaptive_avg", lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [X]),
     ("adaptive_avg_1", lambda x: F.adaptive_avg_pool2d(x, 1), [X]),
-    ("linear", lambda x, w, b: F.linear(x, w, b), [rng.standard_normal((4, 3)),
-                                                  rng.standard_normal((5, 3)), rng.standard_normal(5)]),
+    ("linear", lambda x, w, b: F.linear(x, w, b),
+     [rng.standard_normal((4, 3)), rng.standard_normal((5, 3)), rng.standard_normal(5)]),
     ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), [X]),
     ("gelu", lambda x: F.gelu(x), [rng.standard_normal((3, 4))]),
     ("elu", lambda x: F.elu(x, 0.7), [X]),
@@ -46,7 +46,8 @@ FNS = [
     ("cross_entropy", lambda x: F.cross_entropy(x, idx(TARGET)), [rng.standard_normal((4, 3))]),
     ("cross_entropy_smooth_sum", lambda x: F.cross_entropy(x, idx(TARGET), "sum", 0.2),
      [rng.standard_normal((4, 3))]),
-    ("mse", lambda x, y: F.mse_loss(x, y), [rng.standard_normal((3, 2)), rng.standard_normal((3, 2))]),
+    ("mse", lambda x, y: F.mse_loss(x, y),
+     [rng.standard_normal((3, 2)), rng.standard_normal((3, 2))]),
     ("bce_logits", lambda x, y: F.binary_cross_entropy_with_logits(x, y),
      [rng.standard_normal((3, 2)) * 3, rng.uniform(0, 1, (3, 2))]),
 ]
@@ -63,15 +64,20 @@ def test_parity(name, fn, inputs):
 
 
 TORCH = [
-    (lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), lambda x: TF.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
-    (lambda x: F.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2), lambda x: TF.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2)),
-    (lambda x: F.avg_pool2d(x, 3, 2, 1, True, True), lambda x: TF.avg_pool2d(x, 3, 2, 1, True, True)),
-    (lambda x: F.avg_pool2d(x, 3, 2, 1, True, False), lambda x: TF.avg_pool2d(x, 3, 2, 1, True, False)),
+    (lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+     lambda x: TF.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    (lambda x: F.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2),
+     lambda x: TF.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2)),
+    (lambda x: F.avg_pool2d(x, 3, 2, 1, True, True),
+     lambda x: TF.avg_pool2d(x, 3, 2, 1, True, True)),
+    (lambda x: F.avg_pool2d(x, 3, 2, 1, True, False),
+     lambda x: TF.avg_pool2d(x, 3, 2, 1, True, False)),
     (lambda x: F.adaptive_avg_pool2d(x, (3, 4)), lambda x: TF.adaptive_avg_pool2d(x, (3, 4))),
     (lambda x: F.gelu(x), lambda x: TF.gelu(x)),
     (lambda x: F.elu(x, 0.7), lambda x: TF.elu(x, 0.7)),
     (lambda x: F.cross_entropy(x.reshape(-1, 6)[:4], idx([0, 5, 3, 3]), label_smoothing=0.1),
-     lambda x: TF.cross_entropy(x.reshape(-1, 6)[:4], torch.tensor([0, 5, 3, 3]), label_smoothing=0.1)),
+     lambda x: TF.cross_entropy(x.reshape(-1, 6)[:4], torch.tensor([0, 5, 3, 3]),
+                                label_smoothing=0.1)),
 ]
 
 

@@ -51,13 +51,15 @@ def test_load_state_dict_strict_reports_by_name():
     sd = a.state_dict()
     sd.pop("head.bias")
     sd["bogus"] = lucid.zeros(1)
-    with pytest.raises(ValueError, match=r"missing keys \['head.bias'\], unexpected keys \['bogus'\]"):
+    with pytest.raises(ValueError,
+                       match=r"missing keys \['head.bias'\], unexpected keys \['bogus'\]"):
         b.load_state_dict(sd)
     res = b.load_state_dict(sd, strict=False)
     assert res.missing_keys == ["head.bias"] and res.unexpected_keys == ["bogus"]
     sd = a.state_dict()
     sd["conv.weight"] = lucid.zeros(1, 1, 1, 1)
-    with pytest.raises(ValueError, match=r"conv.weight: checkpoint \(1, 1, 1, 1\) vs model \(2, 1, 3, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"conv.weight: checkpoint \(1, 1, 1, 1\) vs model \(2, 1, 3, 3\)"):
         b.load_state_dict(sd)
 
 

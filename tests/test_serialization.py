@@ -19,7 +19,8 @@ def test_round_trip(backend, tmp_path):
     lucid.save(m.state_dict(), tmp_path / "m.safetensors")
     sd = lucid.load(tmp_path / "m.safetensors")
     assert list(sd) == list(m.state_dict())
-    assert sd["1.num_batches_tracked"].dtype == lucid.int64 and sd["1.num_batches_tracked"].shape == ()
+    tracked = sd["1.num_batches_tracked"]
+    assert tracked.dtype == lucid.int64 and tracked.shape == ()
     m2 = _model()
     m2.load_state_dict(sd)
     for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):

@@ -38,14 +38,15 @@ def load(name: str) -> ModuleType:
     key = _check_name(name)
     if key not in _loaded:
         if key == "numpy":
-            from lucid.backends import numpy_backend as mod
+            from lucid.backends import numpy_backend
+            _loaded[key] = numpy_backend
         else:
             try:
-                from lucid.backends import mlx_backend as mod
+                from lucid.backends import mlx_backend
             except ImportError as e:
                 raise ImportError(f"the mlx backend needs MLX, which could not be imported "
                                   f"({e}); {_mlx_install_hint()}") from e
-        _loaded[key] = mod
+            _loaded[key] = mlx_backend
     return _loaded[key]
 
 

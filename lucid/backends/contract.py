@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 Array = Any
 Shape = tuple[int, ...]
-Axis = "int | tuple[int, ...] | None"
+Axis = int | tuple[int, ...] | None
 
 
 class Backend(Protocol):

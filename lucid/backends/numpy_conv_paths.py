@@ -42,6 +42,10 @@ _FLAT_GEMM_MAX = 16     # channel-major im2col with at most this many in and out
 _DOT_MAX_WASTE = 8      # flat_dots when the padded input is at most this many times the kernel
 
 
+def _pair(v: tuple | list) -> Pair:
+    return (int(v[0]), int(v[1]))
+
+
 @dataclass(frozen=True)
 class Geometry:
     """One ``conv2d`` call: x (N, H, W, C) undilated, w (O, kh, kw, C/g), its options, and the
@@ -74,8 +78,8 @@ class Geometry:
             (h, wd), (kh, kw), stride, pad_lo, pad_hi, dilation, input_dilation)]
         hp, wp = (dilated_size(s, di) + lo + hi for s, lo, hi, di in zip(
             (h, wd), pad_lo, pad_hi, input_dilation))
-        return cls(n, h, wd, c, o, kh, kw, groups, tuple(stride), tuple(pad_lo), tuple(pad_hi),
-                   tuple(dilation), tuple(input_dilation), size[0], size[1], hp, wp)
+        return cls(n, h, wd, c, o, kh, kw, groups, _pair(stride), _pair(pad_lo), _pair(pad_hi),
+                   _pair(dilation), _pair(input_dilation), size[0], size[1], hp, wp)
 
     @property
     def cg(self) -> int:

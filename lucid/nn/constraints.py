@@ -53,11 +53,12 @@ KERAS_EPS = 1e-7       # the norm families' epsilon (Keras, selfeeg)
 def _number(v: Any, name: str, *, positive: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a number, got {v!r}")
-    if positive and not v > 0:
+    x = float(v)
+    if positive and not x > 0:
         raise ValueError(f"{name} must be > 0, got {v!r}")
-    if not positive and not v >= 0:
+    if not positive and not x >= 0:
         raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-    return float(v)
+    return x
 
 
 def _axis_spec(axis: Any, name: str = "axis") -> tuple[int, ...]:
@@ -252,9 +253,10 @@ class MinMaxNorm(_NormConstraint):
         self.max_value = _number(max_value, "max_norm", positive=True)
         if self.min_value > self.max_value:
             raise ValueError(f"min_norm={min_value} must not exceed max_norm={max_value}")
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate <= 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or \
+                not 0 < float(rate) <= 1:
             raise ValueError(f"minmax_rate must be in (0, 1], got {rate!r}")
-        self.rate = float(rate)
+        self.rate: float = float(rate)
 
     def forward(self, w: Tensor) -> Tensor:
         r = self.rate

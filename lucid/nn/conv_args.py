@@ -97,9 +97,9 @@ def resolve_padding(padding: Any, kernel: Pair, dilation: Pair, stride: Pair) ->
     if spec == "valid":
         return (0, 0), (0, 0)
     if spec == "same":
-        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-        lo = tuple(t // 2 for t in total)
-        return lo, tuple(t - low for t, low in zip(total, lo))
+        th, tw = (d * (k - 1) for d, k in zip(dilation, kernel))
+        return (th // 2, tw // 2), (th - th // 2, tw - tw // 2)
+    assert not isinstance(spec, str)
     return spec
 
 

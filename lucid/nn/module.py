@@ -117,7 +117,8 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter needs a Parameter or None, got {type(param).__name__}")
+            raise TypeError(f"register_parameter needs a Parameter or None, got "
+                            f"{type(param).__name__}")
         self._forget(name)
         if param is None:
             self._parameters[name] = None
@@ -139,7 +140,8 @@ class Module:
         self._modules[name] = module
 
     # -- traversal ---------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, Module]]:
+    def named_modules(self, prefix: str = "", _seen: set | None = None
+                      ) -> Iterator[tuple[str, Module]]:
         seen = set() if _seen is None else _seen
         if id(self) in seen:
             return
@@ -176,7 +178,7 @@ class Module:
 
     def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(name, Parameter) pairs; a parameter shared by two modules appears once."""
-        return self._named("_parameters", recurse)
+        return self._named("_parameters", recurse)  # type: ignore[return-value]  # Parameters
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse):
@@ -267,13 +269,14 @@ class Module:
         """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu",
         a Device) or cast the floating ones to a dtype. The Parameter objects stay the same."""
         be, dt = device.to_target(target)
-        for t in list(self.parameters()) + list(self.buffers()):
+        tensors: list[Tensor] = list(self.parameters()) + list(self.buffers())
+        for t in tensors:
             if be is not None:
                 if be is not t._be:
                     tracing.forbid_host_read("Module.to() another backend")
                     t._set_data(be.asarray(t.numpy(), t._be.dtype_name(t.data)), be)
                     t.grad = None if t.grad is None else t.grad.to(be.name)
-            elif t.dtype.is_floating:
+            elif dt is not None and t.dtype.is_floating:
                 t._set_data(t._be.astype(t.data, dt.name))
         return self
 

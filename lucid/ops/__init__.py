@@ -1,1 +1,2 @@
-"""Differentiable Functions, forward and backward side by side; array work only through ``self.be``."""
+"""Differentiable Functions, forward and backward side by side; array work only through
+``self.be``."""

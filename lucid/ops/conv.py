@@ -40,8 +40,9 @@ def _conv_any_pads(be, x, w, stride: Pair, lo: Pair, hi: Pair, dilation: Pair, i
     length = [conv_output_size(x.shape[1 + a], w.shape[1 + a], stride[a], lo[a], hi[a],
                                dilation[a], in_dil[a]) for a in (0, 1)]
     shift = [-(p // s) if p < 0 else 0 for p, s in zip(lo, stride)]      # ceil(-p / s)
-    out = _primitive(be, x, w, stride, tuple(p + s * t for p, s, t in zip(lo, stride, shift)),
-                     tuple(max(0, p) for p in hi), dilation, in_dil, groups, flip)
+    lo_ = (lo[0] + stride[0] * shift[0], lo[1] + stride[1] * shift[1])
+    out = _primitive(be, x, w, stride, lo_, (max(0, hi[0]), max(0, hi[1])), dilation, in_dil,
+                     groups, flip)
     if any(shift) or (out.shape[1], out.shape[2]) != tuple(length):
         out = be.getitem(out, (slice(None), slice(shift[0], shift[0] + length[0]),
                                slice(shift[1], shift[1] + length[1])))

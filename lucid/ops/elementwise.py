@@ -21,7 +21,8 @@ class Sub(Function):
 
     def backward(self, g):
         be = self.be
-        return unbroadcast(be, g, self.shapes[0]), unbroadcast(be, be.multiply(g, -1), self.shapes[1])
+        return (unbroadcast(be, g, self.shapes[0]),
+                unbroadcast(be, be.multiply(g, -1), self.shapes[1]))
 
 
 class Mul(Function):

@@ -63,4 +63,5 @@ class CosineAnnealingLR(_Scheduler):
         super().__init__(optimizer)
 
     def lr_at(self, base: float, epoch: int) -> float:
-        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        cos = math.cos(math.pi * epoch / self.T_max)
+        return self.eta_min + (base - self.eta_min) * (1 + cos) / 2

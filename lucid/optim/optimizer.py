@@ -85,7 +85,8 @@ class Optimizer:
                 continue                          # an eager backend has nothing pending
             arrays = by_backend.setdefault(p._be, [])
             arrays.append(p.data)
-            arrays.extend(v for v in self.state.get(p, {}).values() if not isinstance(v, (int, float)))
+            arrays.extend(v for v in self.state.get(p, {}).values()
+                          if not isinstance(v, (int, float)))
         for be, arrays in by_backend.items():
             be.eval(*arrays)
 
@@ -121,7 +122,8 @@ class Optimizer:
         groups = sd["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
-            raise ValueError("optimizer state_dict does not match this optimizer's parameter groups")
+            raise ValueError("optimizer state_dict does not match this optimizer's parameter "
+                             "groups")
         params = self._all_params()
         for own, saved in zip(self.param_groups, groups):
             own.update({k: (tuple(v) if isinstance(v, list) else v)

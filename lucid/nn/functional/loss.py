@@ -55,10 +55,10 @@ def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing:
         sel = host[host != ignore_index]
         ignored = sel.size != host.size
         if sel.size and (sel.min() < 0 or sel.max() >= c):
-            bad = int(sel.min()) if sel.min() < 0 else int(sel.max())
-            raise IndexError(f"Target {bad} is out of bounds: {name} needs class targets in "
+            worst = int(sel.min()) if sel.min() < 0 else int(sel.max())
+            raise IndexError(f"Target {worst} is out of bounds: {name} needs class targets in "
                              f"[0, {c}) for {c} classes (or ignore_index={ignore_index})")
-    bad = None
+    bad: object = None
     if unchecked:
         bad = (((target < 0) | (target >= c)) & (target != ignore_index)).data
     count: object = n

@@ -20,14 +20,14 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                              f"input of shape {x.shape}")
         mean = x.mean(axis=axes, keepdims=True)
         var = ((x - mean) * (x - mean)).mean(axis=axes, keepdims=True)
-        if running_mean is not None:
+        if running_mean is not None and running_var is not None:
             with no_grad():
                 m = mean.detach().reshape(-1)
                 v = var.detach().reshape(-1) * (n / (n - 1))
                 running_mean.copy_(running_mean * (1 - momentum) + m * momentum)
                 running_var.copy_(running_var * (1 - momentum) + v * momentum)
     else:
-        if running_mean is None:
+        if running_mean is None or running_var is None:
             raise ValueError("batch_norm in eval mode needs running_mean and running_var")
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)
     y = (x - mean) / (var + eps).sqrt()

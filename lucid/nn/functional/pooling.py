@@ -74,7 +74,8 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
         return total / float(k[0] * k[1])
     h, w = x.shape[-2:]
     if count_include_pad:
-        mask = pad(ones(h + 2 * p[0], w + 2 * p[1], device=x.backend, dtype=x.dtype), (0, ew, 0, eh))
+        full = ones(h + 2 * p[0], w + 2 * p[1], device=x.backend, dtype=x.dtype)
+        mask = pad(full, (0, ew, 0, eh))
     else:
         mask = pad(ones(h, w, device=x.backend, dtype=x.dtype), (p[1], p[1] + ew, p[0], p[0] + eh))
     count = _taps(mask, k, s, d, (ho, wo)).sum(axis=0)

@@ -47,7 +47,7 @@ class _ConvNd(Module):
             if isinstance(padding, str):
                 raise ValueError(f"ConvTranspose2d does not take padding={padding!r}; give an int "
                                  "or (ph, pw)")
-            spec = A.pair(padding, "padding", minimum=0)
+            spec: Any = A.pair(padding, "padding", minimum=0)
             op = A.output_padding(output_padding, s, d)
         else:
             spec = A.padding_spec(padding, s)

@@ -85,9 +85,13 @@ class _InPlace:
         self.hook: Any = None
 
 
-def _in_place(module: Module, create: bool = False) -> _InPlace | None:
-    state = module.__dict__.get("_in_place_constraints")
-    if state is None and create:
+def _in_place(module: Module) -> _InPlace | None:
+    return module.__dict__.get("_in_place_constraints")
+
+
+def _in_place_made(module: Module) -> _InPlace:
+    state = _in_place(module)
+    if state is None:
         state = module._in_place_constraints = _InPlace()
     return state
 
@@ -134,7 +138,7 @@ def register_parametrization(module: Module, name: str, constraint: Callable[[Te
 
 
 def _add_in_place(module: Module, name: str, fn: Any, enforce: str) -> None:
-    state = _in_place(module, create=True)
+    state = _in_place_made(module)
     state.chains.setdefault(name, (enforce, []))[1].append(fn)
     if enforce == "post_step":
         _post_step_modules.add(module)
@@ -171,7 +175,7 @@ def remove_parametrizations(module: Module, name: str, leave_parametrized: bool 
             del module._modules["parametrizations"]
         module.register_parameter(name, original)
         return module
-    state = _in_place(module)
+    state = _in_place_made(module)
     _, fns = state.chains.pop(name)
     if leave_parametrized:
         _project(module, name, fns)
@@ -227,7 +231,7 @@ def project_post_step(module: Module, updated: set[int] | None = None) -> None:
 
 
 def project_pre_forward(module: Module) -> None:
-    state = _in_place(module)
+    state = _in_place_made(module)
     for name, (timing, fns) in list(state.chains.items()):
         if timing == "pre_forward":
             _project(module, name, fns)
