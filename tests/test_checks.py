@@ -349,3 +349,16 @@ def test_sums_of_empty_tensors_finish(mlx_only):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True).stdout
     assert out.split() == ["(1,", "3)", "(2,)"]
+
+
+def test_dataloader_targets_are_checked_on_mlx(mlx_only):
+    # DataLoader batches are evaluated as they are handed out, so a bad label is an error on
+    # MLX too (not a NaN loss)
+    x = lucid.tensor(np.zeros((4, 3), np.float32))
+    y = lucid.tensor([0, 1, 5, 2])
+    loader = lucid.data.DataLoader(lucid.data.TensorDataset(x, y), batch_size=2)
+    xb, yb = next(iter(loader))
+    assert yb._ready and np.isfinite(F.cross_entropy(xb, yb).item())
+    batches = list(loader)
+    with pytest.raises(IndexError, match=r"Target 5 is out of bounds.*\[0, 3\)"):
+        F.cross_entropy(batches[1][0], batches[1][1])

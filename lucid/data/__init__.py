@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lucid import random
+from lucid import random, tracing
 from lucid.data.sampler import DistributedSampler, Sampler
 from lucid.functions import stack
 from lucid.tensor import Tensor
@@ -84,12 +84,28 @@ class DataLoader:
 
     def _batch(self, idx: list[int]) -> Any:
         if isinstance(self.dataset, TensorDataset):
-            return tuple(t[Tensor(idx, dtype="int64", device=t.backend)]
-                         for t in self.dataset.tensors)
-        items = [self.dataset[i] for i in idx]
-        if isinstance(items[0], tuple):
-            return tuple(_collate([it[j] for it in items]) for j in range(len(items[0])))
-        return _collate(items)
+            batch = tuple(t[Tensor(idx, dtype="int64", device=t.backend)]
+                          for t in self.dataset.tensors)
+        else:
+            items = [self.dataset[i] for i in idx]
+            if isinstance(items[0], tuple):
+                batch = tuple(_collate([it[j] for it in items]) for j in range(len(items[0])))
+            else:
+                batch = _collate(items)
+        return _materialised(batch)
+
+
+def _materialised(batch: Any) -> Any:
+    """A batch evaluated before it is handed out (on a lazy backend: one small gather, outside
+    any forward or backward), so that the checks of indices and class targets can read it
+    (see lucid.indexing) instead of leaving it unchecked."""
+    ts = [t for t in (batch if isinstance(batch, tuple) else (batch,)) if isinstance(t, Tensor)]
+    lazy = [t for t in ts if t._be.lazy and not t._ready]
+    if lazy and tracing.active() is None:
+        lazy[0]._be.eval(*[t.data for t in lazy])
+        for t in lazy:
+            t._ready = True
+    return batch
 
 
 def _collate(values: list) -> Any:
