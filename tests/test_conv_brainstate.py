@@ -17,7 +17,7 @@ from lucid import nn
 from lucid.nn.utils import same_padding
 
 try:
-    import torch          # one thread: set once for the session in conftest.py
+    import torch  # one thread: set once for the session in conftest.py
 except ImportError:  # the oracle is optional
     torch = None
 

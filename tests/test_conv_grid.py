@@ -13,7 +13,7 @@ import lucid.nn.functional as F
 from lucid.nn.conv_args import resolve_padding
 
 try:
-    import torch          # one thread: set once for the session in conftest.py
+    import torch  # one thread: set once for the session in conftest.py
 except ImportError:  # the oracle is optional
     torch = None
 
