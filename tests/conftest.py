@@ -9,8 +9,10 @@ from lucid import backends
 
 AVAILABLE = backends.available()
 
-try:                       # the optional oracle; one thread (tiny torch calls on a busy 2-core
-    import torch  # machine otherwise wait on its thread pool: 1.5 ms became 200 ms)
+# The optional oracle, on one thread: tiny torch calls on a busy 2-core machine otherwise wait
+# on its thread pool (1.5 ms became 200 ms).
+try:
+    import torch
     torch.set_num_threads(1)
 except ImportError:
     torch = None
