@@ -1,5 +1,4 @@
-"""Normalising and validating convolution arguments, shared by ``functional`` and the layers
-(the initialiser arguments also by ``Linear``).
+"""Normalising and validating convolution arguments, shared by ``functional`` and the layers.
 
 Every check raises before any work: ``TypeError`` for a wrong type, ``ValueError`` for a bad
 value, each naming the value and the rule.
@@ -8,11 +7,7 @@ value, each naming the value and the rule.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from typing import Any
-
-from lucid.autograd import no_grad
-from lucid.tensor import Tensor
 
 Pair = tuple[int, int]
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -139,36 +134,3 @@ def output_padding(value: Any, stride: Pair, dilation: Pair) -> Pair:
             raise ValueError(f"output_padding {op} must be smaller than stride {stride} or "
                              f"dilation {dilation}")
     return op
-
-
-def initializer(value: Any, name: str, shape: tuple) -> Any:
-    """Check a ``weight_init`` / ``bias_init`` argument before any parameter exists: None (the
-    layer's default), a callable ``init(tensor)`` that fills the tensor in place as
-    ``lucid.nn.init``'s functions do, or an array/Tensor of exactly ``shape``."""
-    if value is None or callable(value):
-        return value
-    vshape = getattr(value, "shape", None)
-    if vshape is None:
-        raise TypeError(f"{name} must be a callable init(tensor) or an array/Tensor of shape "
-                        f"{shape}, got {value!r} ({type(value).__name__})")
-    if tuple(vshape) != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(vshape)}, but the parameter it initialises "
-                         f"has shape {tuple(shape)}")
-    return value
-
-
-@no_grad()
-def initialize(param: Tensor, value: Any, name: str, default: Callable[[Tensor], Any]) -> None:
-    """Fill ``param`` in place from an ``initializer`` value, or with ``default`` when None."""
-    if value is None:
-        default(param)
-    elif callable(value):
-        shape, dtype = param.shape, param.dtype
-        value(param)
-        if (param.shape, param.dtype) != (shape, dtype):
-            raise ValueError(f"{name} must fill the parameter in place, keeping its shape {shape} "
-                             f"and dtype {dtype}; it left shape {param.shape}, dtype {param.dtype}")
-    elif isinstance(value, Tensor):
-        param.copy_(value.astype(param.dtype).to(param.backend))    # cast first: MLX has no f64
-    else:
-        param.copy_(Tensor(value, dtype=param.dtype, device=param.backend))

@@ -5,6 +5,8 @@ Each writes into the given tensor under no_grad (the Parameter object is kept) a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from lucid import random
 from lucid.autograd import no_grad
@@ -93,3 +95,40 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+
+
+# -- weight_init= / bias_init= arguments of the layers ---------------------------------------
+
+def check_initializer(value: Any, name: str, shape: tuple) -> Any:
+    """Check a ``weight_init`` / ``bias_init`` argument before any parameter exists: None (the
+    layer's default), a callable ``init(tensor)`` that fills the tensor in place as
+    ``lucid.nn.init``'s functions do, or an array/Tensor of exactly ``shape``."""
+    if value is None or callable(value):
+        return value
+    vshape = getattr(value, "shape", None)
+    if vshape is None:
+        raise TypeError(f"{name} must be a callable init(tensor) or an array/Tensor of shape "
+                        f"{shape}, got {value!r} ({type(value).__name__})")
+    if tuple(vshape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(vshape)}, but the parameter it initialises "
+                         f"has shape {tuple(shape)}")
+    return value
+
+
+@no_grad()
+def apply_initializer(param: Tensor, value: Any, name: str,
+                      default: Callable[[Tensor], Any]) -> None:
+    """Fill ``param`` in place from a ``check_initializer`` value, or with ``default`` when
+    None."""
+    if value is None:
+        default(param)
+    elif callable(value):
+        shape, dtype = param.shape, param.dtype
+        value(param)
+        if (param.shape, param.dtype) != (shape, dtype):
+            raise ValueError(f"{name} must fill the parameter in place, keeping its shape {shape} "
+                             f"and dtype {dtype}; it left shape {param.shape}, dtype {param.dtype}")
+    elif isinstance(value, Tensor):
+        param.copy_(value.astype(param.dtype).to(param.backend))    # cast first: MLX has no f64
+    else:
+        param.copy_(Tensor(value, dtype=param.dtype, device=param.backend))

@@ -66,8 +66,8 @@ class _ConvNd(Module):
             raise TypeError(f"conv parameters need a floating dtype, got {dt}")
         be = resolve_backend(device)
         wshape = (in_ch, out_ch // g) + k if self.transposed else (out_ch, in_ch // g) + k
-        w_init = A.initializer(weight_init, "weight_init", wshape)
-        b_init = A.initializer(bias_init, "bias_init", (out_ch,))
+        w_init = init.check_initializer(weight_init, "weight_init", wshape)
+        b_init = init.check_initializer(bias_init, "bias_init", (out_ch,))
         if b_init is not None and not bias:
             raise ValueError("bias_init is given but bias=False: the layer has no bias")
         mask = None
@@ -102,9 +102,9 @@ class _ConvNd(Module):
         bound = 1.0 / math.sqrt(fan_in)
         uniform = functools.partial(init.uniform_, a=-bound, b=bound)
         w_init, b_init = self._inits
-        A.initialize(self.weight, w_init, "weight_init", uniform)
+        init.apply_initializer(self.weight, w_init, "weight_init", uniform)
         if self.bias is not None:
-            A.initialize(self.bias, b_init, "bias_init", uniform)
+            init.apply_initializer(self.bias, b_init, "bias_init", uniform)
 
     def masked_weight(self) -> Tensor:
         """The weight times ``weight_mask`` (when one is set): the kernel before any constraint."""

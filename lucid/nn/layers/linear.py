@@ -29,8 +29,8 @@ class Linear(Module):
         super().__init__()
         in_f = A.positive_int(in_features, "in_features")
         out_f = A.positive_int(out_features, "out_features")
-        w_init = A.initializer(weight_init, "weight_init", (out_f, in_f))
-        b_init = A.initializer(bias_init, "bias_init", (out_f,))
+        w_init = init.check_initializer(weight_init, "weight_init", (out_f, in_f))
+        b_init = init.check_initializer(bias_init, "bias_init", (out_f,))
         if b_init is not None and not bias:
             raise ValueError("bias_init is given but bias=False: the layer has no bias")
         self.in_features, self.out_features = in_f, out_f
@@ -47,9 +47,9 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(self.in_features)
         uniform = functools.partial(init.uniform_, a=-bound, b=bound)
         w_init, b_init = self._inits
-        A.initialize(self.weight, w_init, "weight_init", uniform)
+        init.apply_initializer(self.weight, w_init, "weight_init", uniform)
         if self.bias is not None:
-            A.initialize(self.bias, b_init, "bias_init", uniform)
+            init.apply_initializer(self.bias, b_init, "bias_init", uniform)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
