@@ -100,12 +100,8 @@ class Compiled:
     def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
         """NumPy (an eager backend): fn as it is, under the rules of a trace."""
         grads = [t.grad for t in st.tensors if t.grad is not None]
-        run = tracing.Trace(None, None)
-        tracing.begin(run)
-        try:
+        with tracing.running(tracing.Trace(None, None)) as run:
             out = self.fn(*args, **kwargs)
-        finally:
-            tracing.end()
         st.check_undeclared(run, grads)
         return _map_tensors(out, lambda t: t.detach())
 
@@ -142,6 +138,12 @@ class _State:
                         for opt, p, k in self.opt_entries
                         if isinstance(opt.state[p][k], (int, float))}
 
+    def groups(self) -> list[dict]:
+        return [g for opt in self.optimizers for g in opt.param_groups]
+
+    def lrs(self) -> list:
+        return [g["lr"] for g in self.groups()]
+
     def key(self) -> tuple:
         parts: list[Any] = []
         for t in self.tensors:
@@ -167,8 +169,7 @@ class _State:
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
-        out += [be.asarray(float(g["lr"]), "float32") for opt in self.optimizers
-                for g in opt.param_groups]
+        out += [be.asarray(float(lr), "float32") for lr in self.lrs()]
         return out
 
     def install(self, arrays: list) -> list:
@@ -184,9 +185,8 @@ class _State:
                 grads.append(t.grad)
         for opt, p, k in self.opt_entries:
             opt.state[p][k] = next(it)
-        for opt in self.optimizers:
-            for g in opt.param_groups:
-                g["lr"] = next(it)
+        for g in self.groups():
+            g["lr"] = next(it)
         return grads
 
     def snapshot(self) -> tuple:
@@ -257,23 +257,18 @@ class _Trace:
         """The function the backend traces: state and inputs in, new state and results out."""
         assert self._call is not None
         st, leaves, n = self._call
-        lrs = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
+        lrs = st.lrs()
         grads = st.install(inputs[:n])
-        traced_lrs = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
+        traced_lrs = st.lrs()
         args, kwargs = _unflatten(self.template, iter(
             _stand_in(t, a) for t, a in zip(leaves, inputs[n + 2:])))
-        run = tracing.Trace(self.be, (inputs[n], inputs[n + 1]))
-        tracing.begin(run)
-        try:
+        with tracing.running(tracing.Trace(self.be, (inputs[n], inputs[n + 1]))) as run:
             out = self.fn(*args, **kwargs)
-        finally:
-            tracing.end()
         st.check_undeclared(run, grads)
-        now = [g["lr"] for opt in st.optimizers for g in opt.param_groups]
-        if any(a is not b for a, b in zip(now, traced_lrs)):
+        if any(a is not b for a, b in zip(st.lrs(), traced_lrs)):
             raise RuntimeError("the lucid.compile'd function changed a learning rate (a "
                                "scheduler's step()?); step schedulers between calls instead")
-        for g, lr in zip((g for opt in st.optimizers for g in opt.param_groups), lrs):
+        for g, lr in zip(st.groups(), lrs):
             g["lr"] = lr                    # the Python number again; the trace keeps its input
         self.drawn = run.drawn
         new_state, layout = _collect(st)

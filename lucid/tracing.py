@@ -9,6 +9,8 @@ declared as state. It imports nothing of lucid, so every layer may use it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -33,17 +35,18 @@ def active() -> Trace | None:
     return _active
 
 
-def begin(trace: Trace) -> None:
+@contextlib.contextmanager
+def running(trace: Trace) -> Iterator[Trace]:
+    """Make ``trace`` the active one for the block (traces do not nest)."""
     global _active
     if _active is not None:
         raise RuntimeError("lucid.compile: a compiled function called another one while it was "
                            "being traced; compile the outer function only")
     _active = trace
-
-
-def end() -> None:
-    global _active
-    _active = None
+    try:
+        yield trace
+    finally:
+        _active = None
 
 
 def forbid_host_read(what: str) -> None:
