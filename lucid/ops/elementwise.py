@@ -11,7 +11,9 @@ class Add(Function):
         return self.be.add(a, b)
 
     def backward(self, g):
-        return unbroadcast(self.be, g, self.shapes[0]), unbroadcast(self.be, g, self.shapes[1])
+        na, nb = self.needs_input_grad
+        return (unbroadcast(self.be, g, self.shapes[0]) if na else None,
+                unbroadcast(self.be, g, self.shapes[1]) if nb else None)
 
 
 class Sub(Function):
@@ -21,8 +23,9 @@ class Sub(Function):
 
     def backward(self, g):
         be = self.be
-        return (unbroadcast(be, g, self.shapes[0]),
-                unbroadcast(be, be.multiply(g, -1), self.shapes[1]))
+        na, nb = self.needs_input_grad
+        return (unbroadcast(be, g, self.shapes[0]) if na else None,
+                unbroadcast(be, be.multiply(g, -1), self.shapes[1]) if nb else None)
 
 
 class Mul(Function):
@@ -104,8 +107,9 @@ class Where(Function):
 
     def backward(self, g):
         be = self.be
-        ga = unbroadcast(be, be.where(self.cond, g, 0), self.shapes[0])
-        gb = unbroadcast(be, be.where(self.cond, 0, g), self.shapes[1])
+        na, nb = self.needs_input_grad
+        ga = unbroadcast(be, be.where(self.cond, g, 0), self.shapes[0]) if na else None
+        gb = unbroadcast(be, be.where(self.cond, 0, g), self.shapes[1]) if nb else None
         return ga, gb
 
 
