@@ -28,6 +28,8 @@ def idx(v):
 
 FNS = [
     ("max_pool", lambda x: F.max_pool2d(x, 2), [X]),
+    ("max_pool_blocks_crop", lambda x: F.max_pool2d(x, (2, 3)), [X]),
+    ("max_pool_blocks_3d", lambda x: F.max_pool2d(x[0], 3), [X]),
     ("max_pool_stride_pad_dil", lambda x: F.max_pool2d(x, 3, 2, 1, 2), [X]),
     ("max_pool_ceil", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [X]),
     ("avg_pool", lambda x: F.avg_pool2d(x, 2), [X]),
@@ -42,6 +44,14 @@ FNS = [
     ("elu", lambda x: F.elu(x, 0.7), [X]),
     ("gelu_tanh", lambda x: F.gelu(x, "tanh"), [rng.standard_normal((3, 4))]),
     ("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
+     [rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)]),
+    ("batch_norm_train_plain", lambda x: F.batch_norm(x, None, None, training=True),
+     [rng.standard_normal((3, 2, 3))]),
+    ("batch_norm_train_weight_only", lambda x, w: F.batch_norm(x, None, None, w, None, True),
+     [rng.standard_normal((5, 2)), rng.standard_normal(2)]),
+    ("batch_norm_eval", lambda x, w, b: F.batch_norm(
+        x, lucid.tensor([0.3, -0.2, 1.0], dtype=x.dtype), lucid.tensor([1.5, 0.5, 2.0],
+                                                                        dtype=x.dtype), w, b),
      [rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)]),
     ("cross_entropy", lambda x: F.cross_entropy(x, idx(TARGET)), [rng.standard_normal((4, 3))]),
     ("cross_entropy_smooth_sum", lambda x: F.cross_entropy(x, idx(TARGET), "sum", 0.2),
@@ -66,6 +76,8 @@ def test_parity(name, fn, inputs):
 TORCH = [
     (lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
      lambda x: TF.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    (lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2)),
+    (lambda x: F.max_pool2d(x, (3, 2)), lambda x: TF.max_pool2d(x, (3, 2))),
     (lambda x: F.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2),
      lambda x: TF.max_pool2d(x, (2, 3), (1, 2), (1, 1), 2)),
     (lambda x: F.avg_pool2d(x, 3, 2, 1, True, True),

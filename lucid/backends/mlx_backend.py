@@ -86,23 +86,30 @@ power, maximum, equal, greater, where = mx.power, mx.maximum, mx.equal, mx.great
 greater_equal = mx.greater_equal
 
 
+def _reduced_shape(x, axis, keepdims):
+    axes = range(x.ndim) if axis is None else [axis] if isinstance(axis, int) else axis
+    axes = {a % builtins.max(x.ndim, 1) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(x.shape)
+                 if keepdims or i not in axes)
+
+
 def sum(x, axis=None, keepdims=False):
     if x.size == 0:
         # MLX's CPU reduction of an empty array can hang (seen on 0.32: its loop then reads
         # uninitialised strides). The sum of nothing is 0, shaped as the reduction would be.
-        axes = range(x.ndim) if axis is None else [axis] if isinstance(axis, int) else axis
-        axes = {a % builtins.max(x.ndim, 1) for a in axes}
-        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape)
-                      if keepdims or i not in axes)
-        return mx.zeros(shape, dtype=x.dtype)
+        return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=x.dtype)
     return mx.sum(x, axis=axis, keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False):
+    if x.size == 0:          # an empty result (the shared code refuses empty reduced axes)
+        return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=x.dtype)
     return mx.max(x, axis=axis, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False):
+    if x.size == 0:          # likewise; MLX raises on an empty array
+        return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=mx.int64)
     return mx.argmax(x, axis=axis, keepdims=keepdims).astype(mx.int64)
 
 
