@@ -95,7 +95,12 @@ class Compiled:
                 self._traces.popitem(last=False)          # frees MLX's graphs of that trace
         else:
             self._traces.move_to_end(key)
-        return trace.run(st, leaves)
+        try:
+            return trace.run(st, leaves)
+        except BaseException:
+            if trace.layout is None:                      # the trace itself failed: forget it
+                self._traces.pop(key, None)
+            raise
 
     def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
         """NumPy (an eager backend): fn as it is, under the rules of a trace."""

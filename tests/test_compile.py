@@ -187,6 +187,7 @@ def test_host_reads_inside_are_refused(backend, read):
     with pytest.raises(RuntimeError, match="inside a lucid.compile'd function") as e:
         f(lucid.ones(3))
     assert "Return the tensor" in str(e.value)
+    assert not f._traces                               # a failed trace is not kept
     assert lucid.ones(2).sum().item() == 2.0           # and nothing is left switched on
 
 
