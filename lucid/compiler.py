@@ -119,13 +119,16 @@ class _State:
 
     def __init__(self, items: list) -> None:
         tensors: dict[int, Tensor] = {}
-        self.modules: list[Module] = []
+        self.modules: list[Module] = []               # every module and submodule, once
         self.optimizers: list[Optimizer] = []
         for s in items:
             if isinstance(s, Module):
-                self.modules.append(s)
-                for t in list(s.parameters()) + list(s.buffers()):
-                    tensors.setdefault(id(t), t)
+                for m in s.modules():
+                    self.modules.append(m)
+                    for store in (m._parameters, m._buffers):
+                        for t in store.values():
+                            if t is not None:
+                                tensors.setdefault(id(t), t)
             elif isinstance(s, Optimizer):
                 self.optimizers.append(s)
                 for g in s.param_groups:
@@ -151,20 +154,19 @@ class _State:
 
     def key(self) -> tuple:
         parts: list[Any] = []
-        for t in self.tensors:
+        for t in self.tensors:                        # the arrays' own shapes and dtypes
             g = t.grad
-            parts.append((t.shape, t.dtype.name, t.requires_grad,
-                          None if g is None else (g.shape, g.dtype.name)))
+            parts.append((tuple(t.data.shape), t.data.dtype, t.requires_grad,
+                          None if g is None else (tuple(g.data.shape), g.data.dtype)))
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else
-                         (k, tuple(v.shape), p._be.dtype_name(v)))
+                         (k, tuple(v.shape), v.dtype))
         for opt in self.optimizers:
             for group in opt.param_groups:
                 parts.append(tuple((k, _hashable(v)) for k, v in sorted(group.items())
                                    if k not in ("params", "lr")))
-        for m in self.modules:
-            parts.append(tuple(sub.training for sub in m.modules()))
+        parts.append(tuple(m.training for m in self.modules))
         return tuple(parts)
 
     def arrays(self, be: Any) -> list:
