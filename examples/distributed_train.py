@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 from _common import (
+    choose_backend,
     confusion,
     example_parser,
     print_report,
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Run on this rank; returns the test accuracy, whether the ranks agree, and (rank 0) the
     checkpoint and figure paths."""
     args = parse(argv)
-    lucid.set_backend(args.backend)
+    backend_line = choose_backend(args)
     group = dist.init()
     rank, world = group.rank(), group.size()
     if args.batch_size % world:
@@ -74,10 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     dist.broadcast_parameters(model, src=0)                 # one starting point for all
     lucid.random.seed(args.seed + 1 + rank)                 # each rank its own dropout masks
     say = print if rank == 0 else (lambda *a, **k: None)
-    say(f"backend {args.backend}; {world} rank(s), {args.batch_size // world} of each batch of "
+    say(backend_line)
+    say(f"{world} rank(s), {args.batch_size // world} of each batch of "
         f"{args.batch_size} per rank; {len(xtr)} train and {len(xte)} test digits")
 
-    history = train(model, (xtr, ytr), (xte, yte), epochs, args.batch_size // world, say)
+    history = train(model, (xtr, ytr), (xte, yte), epochs, args.batch_size // world, say,
+                    args.compile)
     cm = confusion_over_ranks(model, xte, yte)
     acc = float(np.trace(cm) / cm.sum())
     result = {"accuracy": acc, "history": history}
@@ -104,12 +107,26 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
-          test_set: tuple[np.ndarray, np.ndarray], epochs: int, batch: int, say) -> dict:
-    """Adam with cosine decay as in digits.py, on this rank's shard; returns the per-epoch
-    history (loss, train_acc, test_acc), each averaged over all ranks."""
+          test_set: tuple[np.ndarray, np.ndarray], epochs: int, batch: int, say,
+          compile: bool = True) -> dict:
+    """Adam with cosine decay as in digits.py, on this rank's shard (the step, gradient
+    all-reduce included, compiled unless ``compile`` is False); returns the per-epoch history
+    (loss, train_acc, test_acc), each averaged over all ranks."""
     opt = optim.Adam(model.parameters(), lr=3e-3)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = nn.CrossEntropyLoss()
+
+    def step(xb: lucid.Tensor, yb: lucid.Tensor) -> tuple[lucid.Tensor, lucid.Tensor]:
+        opt.zero_grad()
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        loss.backward()
+        dist.all_reduce_gradients(model)               # the mean over all ranks' batches
+        opt.step()
+        return loss, (logits.argmax(axis=1) == yb).sum()
+
+    if compile:
+        step = lucid.compile(step, state=[model, opt])
     data = TensorDataset(lucid.tensor(train_set[0]), lucid.tensor(train_set[1]))
     # drop_last: every rank takes the same number of steps, all with full batches
     sampler = DistributedSampler(data, shuffle=True, seed=0)
@@ -120,14 +137,9 @@ def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
         sampler.set_epoch(epoch)
         loss_sum, correct, seen = 0.0, 0, 0
         for xb, yb in loader:
-            opt.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            dist.all_reduce_gradients(model)               # the mean over all ranks' batches
-            opt.step()
+            loss, hits = step(xb, yb)
             loss_sum += loss.item() * yb.shape[0]
-            correct += int((logits.argmax(axis=1).numpy() == yb.numpy()).sum())
+            correct += int(hits.item())
             seen += yb.shape[0]
         scheduler.step()
         average_batchnorm_statistics(model)

@@ -9,7 +9,8 @@ and the same sensory N100/P200 response; "target" trials add a P300, a positive 
 The model follows EEGNet (Lawhern et al., 2018): a temporal Conv2d, then a depthwise spatial
 filter across all channels, ``ConstrainedConv2d(F1, D·F1, (C, 1), groups=F1, max_norm=...)``,
 whose per-filter L2 norm is clipped to ``MAX_NORM`` after every optimizer step, then a separable
-conv, average pooling and a Linear classifier.
+conv, average pooling and, as in EEGNet, a max-norm classifier: ``ConstrainedLinear(...,
+max_norm=CLASSIFIER_MAX_NORM)`` (selfeeg's ConstrainedDense: each output unit's input weights).
 
     python examples/eeg_maxnorm.py [--backend numpy|mlx] [--quick] [--out DIR]
 """
@@ -40,6 +41,7 @@ P300_TOPO = np.array([0.3, 0.5, 0.8, 0.5, 0.7, 1.0, 0.7, 0.4])
 SENSORY_TOPO = np.array([0.9, 0.6, 1.0, 0.6, 0.4, 0.5, 0.4, 0.3])
 ALPHA_TOPO = np.array([0.1, 0.2, 0.2, 0.2, 0.6, 0.7, 0.6, 1.0])
 MAX_NORM = 0.5      # EEGNet uses 1.0; this run reaches 0.5, so the bound is seen at work
+CLASSIFIER_MAX_NORM = 0.25      # EEGNet's bound on its dense classifier
 
 
 def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
@@ -83,13 +85,20 @@ def build_model(f1: int = 8, depth: int = 2, f2: int = 16) -> nn.Sequential:
         nn.Conv2d(f1 * depth, f1 * depth, (1, 16), padding="same", groups=f1 * depth, bias=False),
         nn.Conv2d(f1 * depth, f2, 1, bias=False), nn.BatchNorm2d(f2), nn.ELU(),
         nn.AvgPool2d((1, 8)), nn.Dropout(0.25),
-        nn.Flatten(), nn.Linear(f2 * (FS // 32), 2))
+        nn.Flatten(),
+        nn.ConstrainedLinear(f2 * (FS // 32), 2, max_norm=CLASSIFIER_MAX_NORM, enforce="post_step"))
 
 
 def spatial_norms(model: nn.Sequential) -> np.ndarray:
     """L2 norm of every spatial filter (over axes 1, 2, 3 of the depthwise weight), (D·F1,)."""
     w = model[2].weight.numpy().astype(np.float64)
     return np.sqrt((w ** 2).sum(axis=(1, 2, 3)))
+
+
+def classifier_norms(model: nn.Sequential) -> np.ndarray:
+    """L2 norm of each output unit's input weights in the classifier (over axis 1), (2,)."""
+    w = model[-1].weight.numpy().astype(np.float64)
+    return np.sqrt((w ** 2).sum(axis=1))
 
 
 def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
@@ -135,21 +144,25 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     xtr, ytr = make_erp_dataset(n_train, args.seed)
     xte, yte = make_erp_dataset(400, args.seed + 10_000)        # independent trials
-    print(f"backend {args.backend}; SYNTHETIC ERP data: {len(xtr)} train / {len(xte)} test "
+    print(f"SYNTHETIC ERP data: {len(xtr)} train / {len(xte)} test "
           f"trials, {len(CHANNELS)} channels × {FS} samples")
     model = build_model()
     classes = ["non-target", "target"]
-    history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs)
+    history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs,
+                                           compile=args.compile)
     norms = spatial_norms(model)
     on_bound = int((norms > MAX_NORM - 1e-4).sum())
     print(f"spatial filter L2 norms after training: max {norms.max():.4f} (bound {MAX_NORM}); "
           f"{on_bound} of {len(norms)} filters sit on the bound"
           + (" (the constraint is active)" if on_bound else " (the bound was not reached)"))
+    cls = classifier_norms(model)
+    print(f"classifier unit L2 norms: {', '.join(f'{v:.4f}' for v in cls)} "
+          f"(bound {CLASSIFIER_MAX_NORM})")
     figs = (save_eeg_figures(args.out, xte, yte, model)
             + [save_curves(args.out, history), save_confusion(args.out, cm, classes)])
     ckpt = save_run(args.out, model, acc, {"epochs": epochs, "seed": args.seed}, figs, t0)
-    return {"accuracy": acc, "norms": norms, "checkpoint": ckpt, "figures": figs,
-            "history": history, "x_test": xte, "y_test": yte}
+    return {"accuracy": acc, "norms": norms, "classifier_norms": cls, "checkpoint": ckpt,
+            "figures": figs, "history": history, "x_test": xte, "y_test": yte}
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def _launch(tmp_path, *extra):
     return res.returncode, res.stdout + res.stderr
 
 
-def test_one_process(backend, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("flags", [[], ["--no-compile"]], ids=["compiled", "eager"])
+def test_one_process(backend, flags, tmp_path, capsys, monkeypatch):
     from lucid import distributed
     monkeypatch.setattr(distributed, "_group", None)       # the example's init() stays here
     sys.path.insert(0, str(EXAMPLE.parent))
@@ -65,7 +66,8 @@ def test_one_process(backend, tmp_path, capsys, monkeypatch):
         import distributed_train
     finally:
         sys.path.remove(str(EXAMPLE.parent))
-    result = distributed_train.main(["--backend", backend, "--out", str(tmp_path), *SMOKE])
+    result = distributed_train.main(["--backend", backend, "--out", str(tmp_path), *SMOKE,
+                                     *flags])
     out = capsys.readouterr().out
     assert result["ranks_agree"] and "all 1 rank(s) hold identical parameters" in out
     assert f"test accuracy: {result['accuracy']:.3f}" in out
@@ -81,7 +83,8 @@ def test_two_ranks_under_mlx_launch(mlx_only, tmp_path):
     assert "all 2 rank(s) hold identical parameters" in out, out
     assert "exited with code" not in out and "Traceback" not in out, out
     # only rank 0 prints and writes
-    assert out.count("backend mlx; 2 rank(s), 16 of each batch of 32") == 1, out
+    assert out.count("backend mlx (from --backend)") == 1, out
+    assert out.count("2 rank(s), 16 of each batch of 32") == 1, out
     assert out.count("test accuracy:") == 1, out
     assert sorted(os.listdir(tmp_path)) == ["confusion.png", "curves.png", "filters.png",
                                             "model.safetensors"]

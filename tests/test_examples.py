@@ -62,9 +62,34 @@ def test_eeg_maxnorm_quick(backend, tmp_path):
     assert result["accuracy"] >= 0.75
     assert result["norms"].max() <= eeg_maxnorm.MAX_NORM + 1e-5     # the bound holds ...
     assert (result["norms"] > eeg_maxnorm.MAX_NORM - 1e-4).any()     # ... and was reached
+    assert result["classifier_norms"].max() <= eeg_maxnorm.CLASSIFIER_MAX_NORM + 1e-5
+    assert (result["classifier_norms"] > eeg_maxnorm.CLASSIFIER_MAX_NORM - 1e-4).any()
+    assert isinstance(eeg_maxnorm.build_model()[-1], eeg_maxnorm.nn.ConstrainedLinear)
     model, acc = _reloaded_accuracy(eeg_maxnorm, result)
     assert acc == result["accuracy"]
     np.testing.assert_allclose(eeg_maxnorm.spatial_norms(model), result["norms"], rtol=1e-6)
+
+
+def test_no_compile_matches_compiled(backend, tmp_path, capsys):
+    """--no-compile runs the same step eagerly: the same losses per epoch (float32 rounding on
+    MLX, where the compiled graph may fuse differently; identical on NumPy)."""
+    compiled = digits.main(["--backend", backend, "--epochs", "2", "--out", str(tmp_path)])
+    eager = digits.main(["--backend", backend, "--epochs", "2", "--no-compile",
+                         "--out", str(tmp_path)])
+    np.testing.assert_allclose(eager["history"]["loss"], compiled["history"]["loss"], rtol=1e-4)
+    if backend == "numpy":
+        assert eager["history"] == compiled["history"]
+
+
+def test_default_backend_is_said(tmp_path, capsys, monkeypatch):
+    """Without --backend the example picks the faster backend here and says which and why."""
+    import _common
+    name, why = _common.default_backend()
+    assert name in ("numpy", "mlx") and why
+    monkeypatch.setattr(_common, "default_backend", lambda: ("numpy", "a test's reason"))
+    digits.main(["--epochs", "1", "--out", str(tmp_path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "backend numpy (the default here: a test's reason; --backend chooses)"
 
 
 def test_examples_reject_bad_epochs(tmp_path):
