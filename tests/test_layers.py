@@ -120,6 +120,24 @@ def test_max_pool_ties_give_one_gradient_like_torch(backend):
 
 
 @needs_torch
+@pytest.mark.parametrize("args", [(2,), (3, 2, 1)], ids=["blocks", "taps"])
+def test_max_pool_nan_wins_its_window_like_torch(backend, args):
+    """A NaN is its window's maximum and takes the window's gradient; other windows keep theirs
+    (both pooling paths: non-overlapping blocks and stacked taps)."""
+    x = np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6) % 7
+    x[0, 0, 1, 0] = np.nan
+    lx = lucid.tensor(x, requires_grad=True)
+    ly = F.max_pool2d(lx, *args)
+    ly.sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    ty = TF.max_pool2d(tx, *args)
+    ty.sum().backward()
+    np.testing.assert_array_equal(ly.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(lx.grad.numpy(), tx.grad.numpy())
+    assert lx.grad.numpy()[0, 0, 1, 0] >= 1
+
+
+@needs_torch
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_module_against_torch(backend, training):
     bn, tbn = nn.BatchNorm2d(3, momentum=0.2), torch.nn.BatchNorm2d(3, momentum=0.2)
