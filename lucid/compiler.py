@@ -121,14 +121,23 @@ class _State:
         tensors: dict[int, Tensor] = {}
         self.modules: list[Module] = []               # every module and submodule, once
         self.optimizers: list[Optimizer] = []
+        seen: set[int] = set()
         for s in items:
             if isinstance(s, Module):
-                for m in s.modules():
+                # depth first in registration order, like Module.modules(); a plain stack,
+                # since this runs on every compiled call (generators cost ~2 µs a module)
+                stack = [s]
+                while stack:
+                    m = stack.pop()
+                    if id(m) in seen:
+                        continue
+                    seen.add(id(m))
                     self.modules.append(m)
                     for store in (m._parameters, m._buffers):
                         for t in store.values():
                             if t is not None:
                                 tensors.setdefault(id(t), t)
+                    stack.extend(c for c in reversed(m._modules.values()) if c is not None)
             elif isinstance(s, Optimizer):
                 self.optimizers.append(s)
                 for g in s.param_groups:
@@ -155,9 +164,12 @@ class _State:
     def key(self) -> tuple:
         parts: list[Any] = []
         for t in self.tensors:                        # the arrays' own shapes and dtypes
-            g = t.grad
-            parts.append((tuple(t.data.shape), t.data.dtype, t.requires_grad,
-                          None if g is None else (tuple(g.data.shape), g.data.dtype)))
+            a, g = t.data, t.grad
+            if g is not None:                         # a gradient like its tensor: one flag
+                gd = g.data
+                g = True if (gd.shape == a.shape and gd.dtype == a.dtype) else \
+                    (tuple(gd.shape), gd.dtype)
+            parts.append((tuple(a.shape), a.dtype, t.requires_grad, g))
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else

@@ -117,10 +117,18 @@ def _words(n_words: int) -> tuple[Any, Any]:
     return be, be.getitem(flat, slice(0, n_words))
 
 
+_key_arrays: dict[tuple[str, int], Any] = {}
+
+
 def stream_arrays(be: Any) -> tuple[Any, Any]:
     """The stream's key and position as backend arrays: what ``lucid.compile`` passes into a
-    trace (see ``_words``)."""
-    key = be.asarray(np.array([_seed & 0xFFFFFFFF, _seed >> 32], dtype=np.uint32), "uint32")
+    trace (see ``_words``). The key array is made once per seed and backend (every compiled
+    call asks for it)."""
+    key = _key_arrays.get((be.name, _seed))
+    if key is None:
+        key = be.asarray(np.array([_seed & 0xFFFFFFFF, _seed >> 32], dtype=np.uint32), "uint32")
+        _key_arrays.clear()
+        _key_arrays[(be.name, _seed)] = key
     return key, be.asarray(np.uint64(_counter), "uint64")
 
 
