@@ -88,6 +88,14 @@ def unbroadcast(be: Any, grad: Any, shape: tuple[int, ...]) -> Any:
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    run = 0                                 # the leading axes 0, 1, ... among them
+    while run < len(axes) and axes[run] == run:
+        run += 1
+    if 0 < run < len(axes):
+        # e.g. a bias (1, C, 1, 1) from (N, C, H, W): over the batch first (whole contiguous
+        # rows), then the rest; one reduction over (0, 2, 3) is ~3x slower on NumPy
+        grad = be.sum(grad, axis=axes[:run], keepdims=True)
+        axes = axes[run:]
     if axes:
         grad = be.sum(grad, axis=axes, keepdims=True)
     return be.reshape(grad, tuple(shape))

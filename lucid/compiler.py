@@ -164,9 +164,10 @@ class _State:
     def key(self) -> tuple:
         parts: list[Any] = []
         for t in self.tensors:                        # the arrays' own shapes and dtypes
-            a, g = t.data, t.grad
-            if g is not None:                         # a gradient like its tensor: one flag
-                gd = g.data
+            a, grad = t.data, t.grad
+            g: Any = None
+            if grad is not None:                      # a gradient like its tensor: one flag
+                gd = grad.data
                 g = True if (gd.shape == a.shape and gd.dtype == a.dtype) else \
                     (tuple(gd.shape), gd.dtype)
             parts.append((tuple(a.shape), a.dtype, t.requires_grad, g))

@@ -162,3 +162,40 @@ def test_only_backends_random_and_serialization_import_numpy_or_mlx():
                 names = [node.module]
             offenders += [f"{rel}: {n}" for n in names if n.split(".")[0] in ("numpy", "mlx")]
     assert offenders == []
+
+
+# -- the NumPy where's bit-select path ---------------------------------------------------------
+
+SPECIAL = np.array([0.0, -0.0, 1.5, -2.0, 1e-40, np.inf, -np.inf, np.nan])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("case", ["arrays", "zero", "neg_zero", "scalar_a", "cond_row", "a_row",
+                                  "b_col", "cond_col_zero"])
+def test_numpy_where_bit_select_equals_np_where(dtype, case):
+    """Bit for bit np.where's result (NaN payloads, signed zeros, infinities, subnormals),
+    dtype and shape, on every broadcast form, and taken on each."""
+    from lucid.backends import numpy_backend as nb
+    from lucid.backends import numpy_select as S
+    rng = np.random.default_rng(len(case))
+    a = rng.choice(SPECIAL, (64, 80)).astype(dtype)
+    b = rng.choice(SPECIAL, (64, 80)).astype(dtype)
+    c = rng.random((64, 80)) > 0.5
+    args = {"arrays": (c, a, b), "zero": (c, a, 0), "neg_zero": (c, a, -0.0),
+            "scalar_a": (c, 3.0, b), "cond_row": (c[:1], a, b), "a_row": (c, a[:1], b),
+            "b_col": (c, a, b[:, :1]), "cond_col_zero": (c[:, :1], a, 0.0)}[case]
+    assert S.applies(*args) == np.dtype(dtype)
+    got, want = nb.where(*args), np.where(*args)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint8), np.ascontiguousarray(want).view(np.uint8))
+
+
+def test_numpy_where_bit_select_declines():
+    from lucid.backends import numpy_select as S
+    big = np.ones((64, 80), np.float32)
+    c = big > 0
+    assert S.applies(c[:8, :8], big[:8, :8], 0) is None                # too small to pay
+    assert S.applies(c, big.astype(np.int32), 0) is None                # not float
+    assert S.applies(c, big, big.astype(np.float64)) is None            # two dtypes
+    assert S.applies(c.astype(np.int8), big, 0) is None                 # cond not bool
+    assert S.applies(c, big, True) is None                              # a bool operand

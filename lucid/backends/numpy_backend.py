@@ -10,6 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from lucid.backends import numpy_conv_paths as _conv_paths
+from lucid.backends import numpy_select as _select
 from lucid.backends.contract import conv_output_size, dilated_size
 
 name = "numpy"
@@ -65,7 +66,18 @@ def astype(x, dtype):
 exp, log, sqrt, tanh, cos, sin = np.exp, np.log, np.sqrt, np.tanh, np.cos, np.sin
 bitwise_xor, right_shift = np.bitwise_xor, np.right_shift
 add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.true_divide
-power, maximum, equal, greater, where = np.power, np.maximum, np.equal, np.greater, np.where
+power, maximum, equal, greater = np.power, np.maximum, np.equal, np.greater
+
+
+def where(cond, a, b):
+    """np.where(cond, a, b). For large float selections ``numpy_select`` computes the same bits
+    without NumPy's per-element branch (see there)."""
+    dtype = _select.applies(cond, a, b)
+    if dtype is not None:
+        return _select.bit_select(cond, a, b, dtype)
+    return np.where(cond, a, b)
+
+
 greater_equal = np.greater_equal
 
 

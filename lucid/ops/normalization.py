@@ -15,12 +15,11 @@ class BatchNormTrain(Function):
     def forward(self, x, *wb, affine=(True, True), eps=1e-5, stats=None):
         be = self.be
         c = x.shape[1]
-        axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, c) + (1,) * (x.ndim - 2)
         m = _count(x.shape, c)                  # values per channel
-        mean = be.divide(be.sum(x, axis=axes, keepdims=True), m)
+        mean = be.divide(_per_channel(be, x, shape), m)
         d = be.subtract(x, mean)
-        var = be.divide(be.sum(be.multiply(d, d), axis=axes, keepdims=True), m)
+        var = be.divide(_per_channel(be, be.multiply(d, d), shape), m)
         rstd = be.divide(1.0, be.sqrt(be.add(var, eps)))
         xhat = be.multiply(d, rstd)
         it = iter(wb)
@@ -32,24 +31,24 @@ class BatchNormTrain(Function):
         if stats is not None:
             stats.append((be.reshape(mean, (c,)), be.reshape(var, (c,))))
         self.save_for_backward(xhat, rstd, w)
-        self.meta = (axes, m, c, affine)
+        self.meta = (shape, m, c, affine)
         return y
 
     def backward(self, g):
         be = self.be
         xhat, rstd, w = self.saved
-        axes, m, c, affine = self.meta
+        shape, m, c, affine = self.meta
         needs = iter(self.needs_input_grad[1:])
         gw = gb = None
         if affine[0] and next(needs):
-            gw = be.reshape(be.sum(be.multiply(g, xhat), axis=axes), (c,))
+            gw = be.reshape(_per_channel(be, be.multiply(g, xhat), shape), (c,))
         if affine[1] and next(needs):
-            gb = be.reshape(be.sum(g, axis=axes), (c,))
+            gb = be.reshape(_per_channel(be, g, shape), (c,))
         gx = None
         if self.needs_input_grad[0]:
             gh = g if w is None else be.multiply(g, w)
-            s1 = be.sum(gh, axis=axes, keepdims=True)
-            s2 = be.sum(be.multiply(gh, xhat), axis=axes, keepdims=True)
+            s1 = _per_channel(be, gh, shape)
+            s2 = _per_channel(be, be.multiply(gh, xhat), shape)
             # dx = rstd / m · (m·gh − Σgh − xhat·Σ(gh·xhat))
             inner = be.subtract(be.subtract(be.multiply(gh, float(m)), s1), be.multiply(xhat, s2))
             gx = be.multiply(inner, be.divide(rstd, float(m)))
@@ -59,6 +58,16 @@ class BatchNormTrain(Function):
         if affine[1]:
             grads.append(gb)
         return tuple(grads)
+
+
+def _per_channel(be, x, shape: tuple):
+    """Sum of x (N, C, ...) over every axis but 1, shaped ``shape`` (1, C, 1, ...): first over
+    the batch (contiguous rows), then over each channel's values. One reduction over the axes
+    (0, 2, 3) of NCHW memory is ~3x slower on NumPy."""
+    s = be.sum(x, axis=0)
+    if x.ndim > 2:
+        s = be.sum(s, axis=tuple(range(1, x.ndim - 1)))
+    return be.reshape(s, shape)
 
 
 def _count(shape: tuple, c: int) -> int:
