@@ -28,15 +28,15 @@ for _p in (os.path.join(ROOT, "examples"), ROOT):      # the worktree's lucid an
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-import conv  # noqa: E402  (benchmarks/conv.py: the conv workloads)
+import conv  # benchmarks/conv.py: the conv workloads
 
 Step = Callable[[], Any]
 
 # net: (batch, optimizer, (optimizer kwargs)); the model builders are below
 NETS: dict[str, tuple[int, str, dict[str, float]]] = {
-    "tiny MLP": (16, "sgd", {"lr": 0.1, "momentum": 0.9}),
-    "digits CNN": (64, "adam", {"lr": 3e-3}),          # examples/_common.py trains with Adam
-    "constrained net": (32, "adam", {"lr": 3e-3}),     # as the manipulation demo
+    "tiny MLP": (16, "SGD", {"lr": 0.1, "momentum": 0.9}),
+    "digits CNN": (64, "Adam", {"lr": 3e-3}),          # examples/_common.py trains with Adam
+    "constrained net": (32, "Adam", {"lr": 3e-3}),     # as the manipulation demo
 }
 CONSTRAINT_WORKLOAD = "mid 32->64 32² k3"
 CONSTRAINT = "fixed_center"                 # the demo's constraint
@@ -96,7 +96,7 @@ def _lucid_train(backend: str, compiled: bool) -> Callable[[str], Step]:
         lucid.random.seed(0)
         model, shape, n_classes = lucid_net(net)
         _, opt_name, kw = NETS[net]
-        opt = optim.SGD(model.parameters(), **kw) if opt_name == "sgd" else \
+        opt = optim.SGD(model.parameters(), **kw) if opt_name == "SGD" else \
             optim.Adam(model.parameters(), **kw)
         crit = nn.CrossEntropyLoss()
         xa, ya = _data(shape, n_classes)
@@ -133,7 +133,7 @@ def _torch_train(net: str) -> Step:
     model, shape, n_classes = _structure(net)
     tmodel, projections = to_torch(model)
     _, opt_name, kw = NETS[net]
-    opt = torch.optim.SGD(tmodel.parameters(), **kw) if opt_name == "sgd" else \
+    opt = torch.optim.SGD(tmodel.parameters(), **kw) if opt_name == "SGD" else \
         torch.optim.Adam(tmodel.parameters(), **kw)
     crit = torch.nn.CrossEntropyLoss()
     xa, ya = _data(shape, n_classes)
@@ -162,7 +162,7 @@ def _mlx_train(compiled: bool) -> Callable[[str], Step]:
         model, shape, n_classes = _structure(net)
         mmodel, projections = to_mlx(model)
         _, opt_name, kw = NETS[net]
-        opt = mo.SGD(learning_rate=kw["lr"], momentum=kw["momentum"]) if opt_name == "sgd" \
+        opt = mo.SGD(learning_rate=kw["lr"], momentum=kw["momentum"]) if opt_name == "SGD" \
             else mo.Adam(learning_rate=kw["lr"], bias_correction=True)   # as torch and lucid
         opt.init(mmodel.trainable_parameters())
         xa, ya = _data(shape, n_classes)
