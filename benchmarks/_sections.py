@@ -11,7 +11,7 @@ import conv
 from _pool import Plan, Pool, Result, WorkerError, measure
 from _steps import CONSTRAINT, CONSTRAINT_WORKLOAD, CONV_IMPLS, NETS, TRAIN_IMPLS
 
-QUICK_CONV = (CONSTRAINT_WORKLOAD, "pointwise 64->128")
+QUICK_CONV = ("pointwise 64->128",)        # the 1×1 target's workload
 ENFORCE = ("forward", "post_step", "pre_forward")   # lucid.nn.layers.constrained_conv.ENFORCE
 
 LABELS = {"torch": "torch", "mlx": "mlx.nn eager", "mlx-compiled": "mlx.nn compiled",
@@ -92,7 +92,7 @@ TRAIN_NOTES = (
 def conv_section(pool: Pool, profile: dict[str, Any]) -> str:
     """ms per conv call (fwd: no-grad forward; fwd+bwd: forward, sum, backward to x and w) of
     benchmarks/conv.py's workloads, and the 1×1 workload against plain NumPy GEMMs."""
-    plan: Plan = profile["plan"]
+    plan: Plan = profile["heavy"]
     names = profile["conv"] or tuple(conv.WORKLOADS)
     rows, gemm_rows, failed = [], [], []
     for name in names:
@@ -137,7 +137,7 @@ CONV_NOTES = (
 
 def constraint(pool: Pool, profile: dict[str, Any]) -> str:
     """ms per fwd+bwd of the mid conv layer, ConstrainedConv2d per enforce timing vs Conv2d."""
-    plan: Plan = profile["plan"]
+    plan: Plan = profile["heavy"]
     rows, failed = [], []
     variants = ("conv2d",) + ENFORCE
     for impl in ("lucid-numpy", "lucid-mlx"):

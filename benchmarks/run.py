@@ -32,13 +32,20 @@ from _steps import CONV_IMPLS, TRAIN_IMPLS
 
 SECTIONS = ("train", "conv", "constraint", "memory")
 
-# reps: interleaved repeats; target_s: length of one repeat of one implementation
+# plan: the training steps; heavy: the conv and constraint sections, whose MLX calls take up
+# to seconds each on the Linux CPU wheel. reps: interleaved repeats; target_s: length of one
+# repeat of one implementation; conv: the conv workloads (None: all); memory_nets: how many of
+# the nets (in order) the memory section runs, for ``steps`` steps each.
 PROFILES = {
-    "full": {"plan": Plan(reps=9, target_s=0.3), "conv": None, "memory_nets": 2, "steps": 1000},
-    "quick": {"plan": Plan(reps=3, target_s=0.04, warmup=2), "conv": _sections.QUICK_CONV,
-              "memory_nets": 1, "steps": 1000},
-    "smoke": {"plan": Plan(reps=1, target_s=0.0, warmup=1), "conv": _sections.QUICK_CONV[1:],
-              "memory_nets": 1, "steps": 20},
+    "full": {"plan": Plan(reps=9, target_s=0.3, warmup=3),
+             "heavy": Plan(reps=5, target_s=0.3, warmup=2),
+             "conv": None, "memory_nets": 2, "steps": 1000},
+    "quick": {"plan": Plan(reps=3, target_s=0.04, warmup=2),
+              "heavy": Plan(reps=3, target_s=0.02, warmup=1),
+              "conv": _sections.QUICK_CONV, "memory_nets": 1, "steps": 1000},
+    "smoke": {"plan": Plan(reps=1, target_s=0.0, warmup=1),
+              "heavy": Plan(reps=1, target_s=0.0, warmup=1),
+              "conv": _sections.QUICK_CONV, "memory_nets": 1, "steps": 20},
 }
 
 
