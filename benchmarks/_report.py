@@ -61,5 +61,5 @@ def verdict(r: float | None, target: float | None) -> str:
     return "yes" if r <= target else "**no**"
 
 
-def mib(n: int | None) -> str:
-    return "—" if n is None else f"{n / 2**20:.2f}"
+def kib(n: int | None) -> str:
+    return "—" if n is None else f"{n / 2**10:,.1f}"

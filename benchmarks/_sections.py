@@ -186,14 +186,14 @@ def memory(pool: Pool, profile: dict[str, Any]) -> str:
                 continue
             growth = max(m["samples"]) - m["after_warmup"]
             tol = 0.01 * m["after_warmup"] + 64 * 1024
-            rows.append([net, LABELS[impl], str(steps), R.mib(m["after_warmup"]),
-                         R.mib(m["final"]), R.mib(max(m["samples"])), R.mib(m["peak"]),
-                         f"{growth / 2**10:+.1f}", "yes" if growth <= tol else "**no**"])
-            notes.append(f"- {net} {LABELS[impl]}: active MiB every {every} steps: "
-                         + " ".join(R.mib(s) for s in m["samples"]))
+            rows.append([net, LABELS[impl], str(steps), R.kib(m["after_warmup"]),
+                         R.kib(m["final"]), R.kib(max(m["samples"])), R.kib(m["peak"]),
+                         f"{growth / 2**10:+,.1f}", "yes" if growth <= tol else "**no**"])
+            notes.append(f"- {net} {LABELS[impl]}: active KiB every {every} steps: "
+                         + " ".join(R.kib(s) for s in m["samples"]))
     out = ["## 4. MLX memory over lucid[mlx] training steps", "",
-           R.table(["net", "step", "steps", "after warm-up MiB", "final MiB", "max sampled MiB",
-                    "peak MiB", "growth KiB", "flat"], rows, 2), "",
+           R.table(["net", "step", "steps", "after warm-up KiB", "final KiB", "max sampled KiB",
+                    "peak KiB", "growth KiB", "flat"], rows, 2), "",
            (f"- `mx.get_active_memory()` after {warmup} warm-up steps, then every {every} "
            "steps; peak = `mx.get_peak_memory()` since `mx.reset_peak_memory()` at the end of "
            "the warm-up (all three exist in mlx 0.32 and report on the CPU backend). Flat: "

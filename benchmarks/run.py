@@ -40,7 +40,7 @@ PROFILES = {
     "full": {"plan": Plan(reps=9, target_s=0.3, warmup=3),
              "heavy": Plan(reps=5, target_s=0.3, warmup=2),
              "conv": None, "memory_nets": 2, "steps": 1000},
-    "quick": {"plan": Plan(reps=3, target_s=0.04, warmup=2),
+    "quick": {"plan": Plan(reps=5, target_s=0.05, warmup=2),
               "heavy": Plan(reps=3, target_s=0.02, warmup=1),
               "conv": _sections.QUICK_CONV, "memory_nets": 1, "steps": 1000},
     "smoke": {"plan": Plan(reps=1, target_s=0.0, warmup=1),
