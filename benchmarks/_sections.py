@@ -18,6 +18,8 @@ LABELS = {"torch": "torch", "mlx": "mlx.nn eager", "mlx-compiled": "mlx.nn compi
           "lucid-numpy": "lucid[numpy]", "lucid-mlx": "lucid[mlx] eager",
           "lucid-mlx-compiled": "lucid[mlx] compiled", "numpy": "NumPy GEMMs"}
 
+CONV_LABELS = {"lucid-mlx": "lucid[mlx]", "mlx": "raw MLX"}   # no mlx.nn, no step in section 2
+
 THREADS_NOTE = (
     "Threads: OMP/OPENBLAS/MKL_NUM_THREADS=1 in every worker and `torch.set_num_threads(1)`. "
     "MLX 0.32 has no CPU thread setting (no API, no environment variable): its CPU backend "
@@ -112,12 +114,12 @@ def conv_section(pool: Pool, profile: dict[str, Any]) -> str:
                                   R.num(r["numpy"].median, 1e3, 2), R.ratio_cell(q),
                                   "—" if target is None else f"≤ {target}",
                                   R.verdict(q, target)])
-            failed += [(f"{name} {p} {LABELS[i]}", r[i]) for i in impls]
+            failed += [(f"{name} {p} {CONV_LABELS.get(i, LABELS[i])}", r[i]) for i in impls]
     shown = "" if profile["conv"] is None else \
         f" (quick: {len(names)} of {len(conv.WORKLOADS)} workloads)"
     out = [f"## 2. Conv workloads of benchmarks/conv.py (ms/call, median){shown}", "",
-           R.table(["workload", "pass"] + [LABELS[i] for i in CONV_IMPLS] +
-                   ["lucid[mlx] / mlx", "lucid[numpy] / torch"], rows, 2), "",
+           R.table(["workload", "pass"] + [CONV_LABELS.get(i, LABELS[i]) for i in CONV_IMPLS] +
+                   ["lucid[mlx] / raw MLX", "lucid[numpy] / torch"], rows, 2), "",
            "### 1×1 conv vs plain NumPy GEMMs", "",
            R.table(["workload", "pass", "lucid[numpy] ms", "NumPy GEMMs ms", "ratio", "target",
                     "met"], gemm_rows, 2) if gemm_rows else

@@ -22,7 +22,7 @@ HEADERS = [
     "| net             | batch | optimizer",
     "| net             | ratio",
     "## 2. Conv workloads of benchmarks/conv.py",
-    "| workload          | pass    | lucid[numpy]",
+    "| workload          | pass    | lucid[numpy] | lucid[mlx] | raw MLX",
     "### 1×1 conv vs plain NumPy GEMMs",
     "| workload          | pass    | lucid[numpy] ms | NumPy GEMMs ms",
     "## 3. Constraint cost",
