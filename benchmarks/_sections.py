@@ -3,6 +3,8 @@ returns its markdown (a heading, tables, notes). Targets are issue 12's."""
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,11 @@ THREADS_NOTE = (
     "MLX 0.32 has no CPU thread setting (no API, no environment variable): its CPU backend "
     "runs the ops of a stream on one worker thread, and the Linux `mlx[cpu]` wheel calls the "
     "reference BLAS bundled with it, so MLX is single-threaded already.")
+
+
+def _progress(what: str) -> None:
+    """A line on stderr as each workload finishes (a full run takes minutes)."""
+    print(f"[{time.strftime('%H:%M:%S')}] done: {what}", file=sys.stderr, flush=True)
 
 
 def _notes(pairs: list[tuple[str, Result]]) -> str:
@@ -67,6 +74,7 @@ def train(pool: Pool, profile: dict[str, Any]) -> str:
             _ratio_rows(ratio_rows, net, f"{LABELS[a]} / {LABELS[b]}", res[a], res[b],
                         targets.get(net))
         failed += [(f"{net} {LABELS[i]}", res[i]) for i in TRAIN_IMPLS]
+        _progress(f"train {net}")
     out = ["## 1. Whole training steps (µs/step, median)", "",
            R.table(["net", "batch", "optimizer"] + [LABELS[i] for i in TRAIN_IMPLS], rows, 3),
            "", R.table(["net", "ratio", "value", "target", "met"], ratio_rows, 2), "",
@@ -102,6 +110,7 @@ def conv_section(pool: Pool, profile: dict[str, Any]) -> str:
         entries = [(i, {"kind": "conv", "workload": name, "pass": p})
                    for p in ("fwd", "fwd+bwd") for i in impls]
         res = dict(zip([(e[0], e[1]["pass"]) for e in entries], measure(pool, entries, plan)))
+        _progress(f"conv {name}")
         for p in ("fwd", "fwd+bwd"):
             r = {i: res[(i, p)] for i in impls}
             rows.append([name, p] + [R.num(r[i].median, 1e3, 2) for i in CONV_IMPLS] +
@@ -115,8 +124,8 @@ def conv_section(pool: Pool, profile: dict[str, Any]) -> str:
                                   "—" if target is None else f"≤ {target}",
                                   R.verdict(q, target)])
             failed += [(f"{name} {p} {CONV_LABELS.get(i, LABELS[i])}", r[i]) for i in impls]
-    shown = "" if profile["conv"] is None else \
-        f" (quick: {len(names)} of {len(conv.WORKLOADS)} workloads)"
+    shown = "" if len(names) == len(conv.WORKLOADS) else \
+        f" ({len(names)} of {len(conv.WORKLOADS)} workloads)"
     out = [f"## 2. Conv workloads of benchmarks/conv.py (ms/call, median){shown}", "",
            R.table(["workload", "pass"] + [CONV_LABELS.get(i, LABELS[i]) for i in CONV_IMPLS] +
                    ["lucid[mlx] / raw MLX", "lucid[numpy] / torch"], rows, 2), "",
@@ -152,6 +161,7 @@ def constraint(pool: Pool, profile: dict[str, Any]) -> str:
                          R.num(res[v].median, 1e3, 2), R.ratio_cell(q),
                          "—" if target is None else "≤ 1.10", R.verdict(q, target)])
             failed.append((f"{LABELS[impl]} {v}", res[v]))
+        _progress(f"constraint {LABELS[impl]}")
     out = [f"## 3. Constraint cost: {CONSTRAINT_WORKLOAD}, fwd+bwd (ms, median)", "",
            R.table(["backend", "layer", "ms", "vs Conv2d", "target", "met"], rows, 2), "",
            CONSTRAINT_NOTES]
@@ -186,6 +196,7 @@ def memory(pool: Pool, profile: dict[str, Any]) -> str:
             except WorkerError as e:
                 notes.append(f"- {net} {LABELS[impl]}: {e}")
                 continue
+            _progress(f"memory {net} {LABELS[impl]}")
             growth = max(m["samples"]) - m["after_warmup"]
             tol = 0.01 * m["after_warmup"] + 64 * 1024
             rows.append([net, LABELS[impl], str(steps), R.kib(m["after_warmup"]),

@@ -38,7 +38,7 @@ SECTIONS = ("train", "conv", "constraint", "memory")
 # the nets (in order) the memory section runs, for ``steps`` steps each.
 PROFILES = {
     "full": {"plan": Plan(reps=9, target_s=0.3, warmup=3),
-             "heavy": Plan(reps=5, target_s=0.3, warmup=2),
+             "heavy": Plan(reps=5, target_s=0.3, warmup=1),
              "conv": None, "memory_nets": 2, "steps": 1000},
     "quick": {"plan": Plan(reps=5, target_s=0.05, warmup=2),
               "heavy": Plan(reps=3, target_s=0.02, warmup=1),
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: tiny counts
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}")
+    ap.add_argument("--conv", default=None, metavar="SUBSTR[,SUBSTR]",
+                    help="only the conv workloads whose names contain one of these")
     ap.add_argument("--skip", default="", help="comma-separated implementations not to run "
                     f"(of {', '.join(TRAIN_IMPLS + ('numpy',))})")
     args = ap.parse_args(argv)
@@ -76,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
     profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
     skip = [s.strip() for s in args.skip.split(",") if s.strip()]
+    if args.conv:
+        subs = [s.strip() for s in args.conv.split(",") if s.strip()]
+        profile = {**profile, "conv": tuple(n for n in _sections.conv.WORKLOADS
+                                            if any(s in n for s in subs))}
+        if not profile["conv"]:
+            ap.error(f"no conv workload matches {args.conv!r}")
 
     t0 = time.perf_counter()
     impls = list(dict.fromkeys(TRAIN_IMPLS + CONV_IMPLS + ("numpy",)))
