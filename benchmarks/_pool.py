@@ -102,6 +102,14 @@ class Plan:
     max_k: int = 2000
 
 
+def paired_ratio(a: Result, b: Result) -> float | None:
+    """a / b as the median over repeats of a's time over b's in the same repeat (the two ran
+    next to each other, so a load change lasting a repeat cancels); None if either failed."""
+    if a.median is None or b.median is None or len(a.times) != len(b.times):
+        return None
+    return statistics.median(x / y for x, y in zip(a.times, b.times))
+
+
 def measure(pool: Pool, entries: list[tuple[str, dict]], plan: Plan) -> list[Result]:
     """Time every (impl, spec) entry: set all up, then ``plan.reps`` rounds in which each entry
     runs k calls (k from its warm-up estimate, so a repeat lasts about ``plan.target_s``),

@@ -47,10 +47,6 @@ def num(seconds: float | None, scale: float = 1e6, digits: int = 0) -> str:
     return "—" if seconds is None else f"{seconds * scale:,.{digits}f}"
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None or b == 0 else a / b
-
-
 def ratio_cell(r: float | None) -> str:
     return "—" if r is None else f"{r:.2f}"
 
