@@ -27,8 +27,9 @@ test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) examples/manipulation_detection.py
 
+# the whole benchmark (minutes; markdown on stdout); `benchmarks/run.py --quick` is < 60 s
 bench: $(VENV)/.installed
-	$(PY) benchmarks/conv.py
+	$(PY) benchmarks/run.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check lucid tests examples benchmarks

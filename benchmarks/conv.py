@@ -1,13 +1,15 @@
 """Conv fwd and fwd+bwd timings: lucid (numpy), lucid (mlx), raw MLX and torch (if importable).
 
-Run with ``make bench`` (or ``python benchmarks/conv.py --reps 5``). One thread each, so the
+Run with ``python benchmarks/conv.py --reps 5`` (``make bench`` runs ``benchmarks/run.py``, which
+times these workloads interleaved, one process per implementation). One thread each, so the
 numbers compare implementations rather than thread pools. Prints milliseconds per call (the best
 of --reps runs: on a shared machine the minimum is the least disturbed estimate, and every
 implementation is measured the same way) and the ratios the project tracks: lucid-mlx / raw-mlx
 and lucid-numpy / torch; for the 1×1 workloads (``GEMM_WORKLOADS``) also lucid-numpy against
 plain NumPy GEMMs doing the same work.
 
-``WORKLOADS`` and the ``*_case`` functions are importable: each case returns (fwd ms, fwd+bwd ms).
+``WORKLOADS`` and the ``*_case`` functions are importable: each case returns (fwd ms, fwd+bwd ms);
+the ``*_fns`` functions return the (fwd, fwd_bwd) closures they time.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def lucid_case(backend, shape, reps):
     return timeit(fwd, reps), timeit(fwd_bwd, reps)
 
 
-def raw_mlx_case(shape, reps):
+def raw_mlx_fns(shape):
+    """(fwd, fwd_bwd) closures of one workload in raw MLX (NHWC), each forced with mx.eval."""
     import mlx.core as mx
     n, ci, co, h, k, s, p, d, g = shape
     rng = np.random.default_rng(0)
@@ -104,11 +107,16 @@ def raw_mlx_case(shape, reps):
         return mx.conv2d(x, w, stride=s, padding=p, dilation=d, groups=g)
 
     grad = mx.value_and_grad(lambda x, w: f(x, w).sum(), argnums=(0, 1))
-    return (timeit(lambda: mx.eval(f(x, w)), reps),
-            timeit(lambda: mx.eval(grad(x, w)), reps))
+    return (lambda: mx.eval(f(x, w))), (lambda: mx.eval(grad(x, w)))
 
 
-def torch_case(shape, reps):
+def raw_mlx_case(shape, reps):
+    fwd, fwd_bwd = raw_mlx_fns(shape)
+    return timeit(fwd, reps), timeit(fwd_bwd, reps)
+
+
+def torch_fns(shape):
+    """(fwd, fwd_bwd) closures of one workload in torch eager, on one thread."""
     import torch
     torch.set_num_threads(1)
     n, ci, co, h, k, s, p, d, g = shape
@@ -125,6 +133,11 @@ def torch_case(shape, reps):
         x.grad = w.grad = None
         torch.nn.functional.conv2d(x, w, None, s, p, d, g).sum().backward()
 
+    return fwd, fwd_bwd
+
+
+def torch_case(shape, reps):
+    fwd, fwd_bwd = torch_fns(shape)
     return timeit(fwd, reps), timeit(fwd_bwd, reps)
 
 

@@ -1,0 +1,173 @@
+"""A lucid ``nn.Sequential`` as torch and mlx.nn models with the same layer shapes.
+
+The raw-framework rows of the training-step benchmark must run the same network as lucid, and
+must follow the examples when their model builders change, so they are derived from the lucid
+model rather than written out a second and third time. Only the layer kinds the benchmarked
+nets use are known; anything else raises TypeError naming the class, so a changed demo fails
+loudly instead of timing a different net. Weights are each framework's own initialisation:
+step time does not depend on the values.
+
+``ConstrainedConv2d(enforce="post_step", constraint="fixed_center")`` becomes a plain conv plus
+a projection the raw step applies after its optimizer step, written in that framework (the
+formula of ``lucid.nn.constraints.FixedCenter``: neighbours scaled to sum to ``neighbor_sum``,
+centre set to ``center_value``; lucid's fallback for degenerate slices is left out).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+Projection = Callable[[Any], None]
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)     # type: ignore[return-value]
+
+
+def _padding(m: Any) -> tuple[int, int]:
+    if isinstance(m.padding, str):
+        raise TypeError(f"{type(m).__name__}(padding={m.padding!r}): only numeric padding is "
+                        "translated")
+    return _pair(m.padding)
+
+
+def _post_step_constraint(m: Any) -> tuple[float, float, float] | None:
+    """(center_value, neighbor_sum, eps) of a ConstrainedConv2d the raw steps can project,
+    None for a plain Conv2d."""
+    if type(m).__name__ != "ConstrainedConv2d":
+        return None
+    c = m.constraint
+    if m.enforce != "post_step" or c.name != "fixed_center":
+        raise TypeError(f"ConstrainedConv2d(constraint={c.name!r}, enforce={m.enforce!r}): only "
+                        "fixed_center with enforce='post_step' is translated")
+    return c.center_value, c.neighbor_sum, m.eps
+
+
+def _check_conv(m: Any) -> None:
+    if getattr(m, "input_dilation", 1) not in (1, (1, 1)) or m.padding_mode != "zeros" \
+            or getattr(m, "weight_mask", None) is not None:
+        raise TypeError(f"{m!r}: only zero-padded convs without masks or input dilation")
+
+
+# -- torch ---------------------------------------------------------------------------------
+
+def to_torch(seq: Any) -> tuple[Any, list[Projection]]:
+    """(torch.nn.Sequential, projections to call under no_grad after each optimizer step)."""
+    import torch
+    tn = torch.nn
+    layers: list[Any] = []
+    projections: list[Projection] = []
+    for m in seq:
+        kind = type(m).__name__
+        if kind in ("Conv2d", "ConstrainedConv2d"):
+            _check_conv(m)
+            o, i_g, kh, kw = m.weight.shape
+            conv = tn.Conv2d(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
+                             _pair(m.dilation), m.groups, bias=m.bias is not None)
+            spec = _post_step_constraint(m)
+            if spec is not None:
+                projections.append(_torch_fixed_center(conv, *spec))
+            layers.append(conv)
+        elif kind == "BatchNorm2d":
+            layers.append(tn.BatchNorm2d(m.num_features, m.eps, m.momentum))
+        elif kind in ("MaxPool2d", "AvgPool2d"):
+            cls = tn.MaxPool2d if kind == "MaxPool2d" else tn.AvgPool2d
+            layers.append(cls(m.kernel_size, m.stride, m.padding))
+        elif kind == "Linear":
+            layers.append(tn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
+        elif kind == "Flatten":
+            layers.append(tn.Flatten(m.start_dim, m.end_dim))
+        elif kind == "Dropout":
+            layers.append(tn.Dropout(m.p))
+        elif kind in ("ReLU", "Tanh"):
+            layers.append(getattr(tn, kind)())
+        else:
+            raise TypeError(f"no torch translation for {kind}")
+    return tn.Sequential(*layers), projections
+
+
+def _torch_fixed_center(conv: Any, center: float, total: float, eps: float) -> Projection:
+    import torch
+    kh, kw = conv.kernel_size
+    c = torch.zeros(1, 1, kh, kw)
+    c[..., kh // 2, kw // 2] = 1.0
+
+    def project(_: Any = None) -> None:
+        w = conv.weight
+        nb = w * (1.0 - c)
+        w.copy_(nb * (total / (nb.sum(dim=(2, 3), keepdim=True) + eps)) + c * center)
+    with torch.no_grad():                   # as lucid: the first forward already satisfies it
+        project(None)
+    return project
+
+
+# -- mlx.nn --------------------------------------------------------------------------------
+
+def to_mlx(seq: Any) -> tuple[Any, list[Projection]]:
+    """(mlx.nn.Sequential taking NHWC input, projections ``p(model)`` to apply after each
+    optimizer step, inside the compiled step where there is one)."""
+    import mlx.nn as mn
+    layers: list[Any] = []
+    projections: list[Projection] = []
+    for m in seq:
+        kind = type(m).__name__
+        if kind in ("Conv2d", "ConstrainedConv2d"):
+            _check_conv(m)
+            o, i_g, kh, kw = m.weight.shape
+            conv = mn.Conv2d(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
+                             _pair(m.dilation), m.groups, bias=m.bias is not None)
+            spec = _post_step_constraint(m)
+            if spec is not None:
+                projections.append(_mlx_fixed_center(len(layers), (kh, kw), *spec))
+            layers.append(conv)
+        elif kind == "BatchNorm2d":
+            layers.append(mn.BatchNorm(m.num_features, m.eps, m.momentum))
+        elif kind in ("MaxPool2d", "AvgPool2d"):
+            cls = mn.MaxPool2d if kind == "MaxPool2d" else mn.AvgPool2d
+            layers.append(cls(m.kernel_size, m.stride, m.padding))
+        elif kind == "Linear":
+            layers.append(mn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
+        elif kind == "Flatten":
+            if (m.start_dim, m.end_dim) != (1, -1):
+                raise TypeError(f"Flatten({m.start_dim}, {m.end_dim}): only Flatten(1, -1)")
+            layers.append(_mlx_flatten_class()())
+        elif kind == "Dropout":
+            layers.append(mn.Dropout(m.p))
+        elif kind in ("ReLU", "Tanh"):
+            layers.append(getattr(mn, kind)())
+        else:
+            raise TypeError(f"no mlx.nn translation for {kind}")
+    model = mn.Sequential(*layers)
+    for p in projections:
+        p(model)
+    return model, projections
+
+
+@functools.cache
+def _mlx_flatten_class() -> type:
+    """mlx.nn has no Flatten layer; the class is made on first use (mlx imported lazily)."""
+    import mlx.nn as mn
+
+    class Flatten(mn.Module):
+        """(N, ...) -> (N, prod(...)); NHWC order, so the feature order differs from lucid's
+        NCHW flatten, which does not change the cost."""
+
+        def __call__(self, x: Any) -> Any:
+            return x.reshape(x.shape[0], -1)
+    return Flatten
+
+
+def _mlx_fixed_center(index: int, k: tuple[int, int], center: float, total: float,
+                      eps: float) -> Projection:
+    import mlx.core as mx
+    kh, kw = k
+    c = mx.zeros((1, kh, kw, 1))
+    c[:, kh // 2, kw // 2, :] = 1.0         # mlx conv weights are (O, kh, kw, I)
+
+    def project(model: Any) -> None:
+        conv = model.layers[index]
+        nb = conv.weight * (1.0 - c)
+        conv.weight = nb * (total / (nb.sum(axis=(1, 2), keepdims=True) + eps)) + c * center
+    return project

@@ -1,0 +1,106 @@
+"""benchmarks/run.py end to end: ``--quick`` exits 0 and prints every section's tables (the
+numbers are not checked: they depend on the machine). Without torch its rows are skipped
+with a note, which ``--skip torch`` exercises on machines that have it. Plus the translator the
+raw-framework rows depend on: same output shapes as the lucid net."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "benchmarks", "run.py")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+HEADERS = [
+    "## 1. Whole training steps",
+    "| net             | batch | optimizer",
+    "| net             | ratio",
+    "## 2. Conv workloads of benchmarks/conv.py",
+    "| workload          | pass    | lucid[numpy] | lucid[mlx] | raw MLX",
+    "### 1×1 conv vs plain NumPy GEMMs",
+    "| workload          | pass    | lucid[numpy] ms | NumPy GEMMs ms",
+    "## 3. Constraint cost",
+    "| backend",
+    "## 4. MLX memory",
+    "| net      | step",
+]
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+HAVE_MLX = importlib.util.find_spec("mlx") is not None
+
+
+def _run(*args: str, timeout: float) -> str:
+    p = subprocess.run([sys.executable, RUN, *args], check=False, capture_output=True, text=True,
+                       timeout=timeout, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
+def test_quick_prints_every_section():
+    out = _run("--quick", timeout=300)      # < 60 s on an idle 2-core box; slack for a busy one
+    for h in HEADERS:
+        if h.startswith("| net      | step") and not HAVE_MLX:
+            continue
+        assert h in out, f"missing {h!r} in:\n{out}"
+    if not HAVE_TORCH:
+        assert "torch is not installed" in out
+
+
+def test_skipped_implementation_is_a_note():
+    out = _run("--smoke", "--only", "train", "--skip", "torch", timeout=300)
+    assert "## 1. Whole training steps" in out and "## 2." not in out
+    assert "tiny MLP torch, digits CNN torch, constrained net torch: skipped (--skip)" in out
+
+
+def _lucid_net(net):
+    import _steps
+
+    import lucid
+    lucid.set_backend("numpy")
+    lucid.random.seed(0)
+    model, shape, _ = _steps.lucid_net(net)
+    return model, shape
+
+
+NETS = ["tiny MLP", "digits CNN", "constrained net"]
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("net", NETS)
+def test_torch_translation_same_output_shape(net):
+    import torch
+    from _translate import to_torch
+
+    import lucid
+    model, shape = _lucid_net(net)
+    tmodel, projections = to_torch(model)
+    x = np.zeros(shape, np.float32)
+    assert tuple(tmodel(torch.from_numpy(x)).shape) == model(lucid.tensor(x)).shape
+    assert len(projections) == (net == "constrained net")
+    if projections:                         # fixed_center: centre -1, neighbours sum to 1
+        w = tmodel[0].weight.detach().numpy()
+        np.testing.assert_allclose(w[:, :, 2, 2], -1.0, atol=1e-6)
+        np.testing.assert_allclose(w.sum(axis=(2, 3)), 0.0, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_MLX, reason="mlx is not installed")
+@pytest.mark.parametrize("net", NETS)
+def test_mlx_translation_same_output_shape(net):
+    import mlx.core as mx
+    from _translate import to_mlx
+
+    import lucid
+    model, shape = _lucid_net(net)
+    mmodel, projections = to_mlx(model)
+    x = np.zeros(shape, np.float32)
+    xm = mx.array(x.transpose(0, 2, 3, 1) if x.ndim == 4 else x)
+    assert tuple(mmodel(xm).shape) == model(lucid.tensor(x)).shape
+    if projections:
+        w = np.array(mmodel.layers[0].weight)          # (O, kh, kw, I)
+        np.testing.assert_allclose(w[:, 2, 2, :], -1.0, atol=1e-6)
+        np.testing.assert_allclose(w.sum(axis=(1, 2)), 0.0, atol=1e-5)
