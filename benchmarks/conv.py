@@ -143,7 +143,8 @@ def torch_case(shape, reps):
 
 def numpy_gemm_fns(shape):
     """(fwd, fwd_bwd) of a 1×1 conv as the plain NumPy GEMMs a user would write on NCHW
-    arrays: y = W·x per image; dy = ones; dx = Wᵀ·dy; dW = Σ_n dy_n·x_nᵀ."""
+    arrays: y = W·x per image; its sum (lucid's fwd+bwd differentiates ``y.sum()``); dy = ones;
+    dx = Wᵀ·dy; dW = Σ_n dy_n·x_nᵀ."""
     n, ci, co, h, k, s, p, _d, g = shape
     if (k, s, p, g) != (1, 1, 0, 1):
         raise ValueError(f"plain GEMMs only for an ungrouped, unpadded 1x1 conv, got {shape}")
@@ -155,7 +156,9 @@ def numpy_gemm_fns(shape):
         return np.matmul(w, x)
 
     def fwd_bwd():
-        dy = np.ones_like(fwd())
+        y = fwd()
+        y.sum()
+        dy = np.ones_like(y)
         np.matmul(w.T, dy)
         np.matmul(dy, x.transpose(0, 2, 1)).sum(axis=0)
 
