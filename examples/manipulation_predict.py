@@ -11,6 +11,7 @@ import argparse
 import os
 
 import numpy as np
+from _common import default_backend
 from manipulation_data import MIN_PATCH_STD, normalise, read_pixels, to_grey
 
 import lucid
@@ -133,9 +134,12 @@ def main(argv: list[str] | None = None) -> dict:
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--checkpoint", required=True, help="model.safetensors from a training run")
     ap.add_argument("--out", default="runs/manipulation/predict", help="folder for heat maps")
-    ap.add_argument("--backend", choices=["mlx", "numpy"], default="numpy")
+    ap.add_argument("--backend", choices=["mlx", "numpy"], default=None,
+                    help="default: the faster one on this machine (MLX on a GPU, else NumPy)")
     ap.add_argument("images", nargs="+", metavar="IMAGE")
     args = ap.parse_args(argv)
+    if args.backend is None:
+        args.backend = default_backend()[0]
     lucid.set_backend(args.backend)
     model, meta = load_detector(args.checkpoint)    # a wrong checkpoint fails before any image
     missing = [p for p in args.images if not os.path.isfile(p)]
