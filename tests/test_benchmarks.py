@@ -85,7 +85,7 @@ def test_torch_translation_same_output_shape(net):
     if projections:                         # fixed_center: centre -1, neighbours sum to 1
         w = tmodel[0].weight.detach().numpy()
         np.testing.assert_allclose(w[:, :, 2, 2], -1.0, atol=1e-6)
-        np.testing.assert_allclose(w.sum(axis=(2, 3)), 0.0, atol=1e-5)
+        np.testing.assert_allclose(w.sum(axis=(2, 3)), 0.0, atol=5e-5)
 
 
 @pytest.mark.skipif(not HAVE_MLX, reason="mlx is not installed")
@@ -103,4 +103,4 @@ def test_mlx_translation_same_output_shape(net):
     if projections:
         w = np.array(mmodel.layers[0].weight)          # (O, kh, kw, I)
         np.testing.assert_allclose(w[:, 2, 2, :], -1.0, atol=1e-6)
-        np.testing.assert_allclose(w.sum(axis=(1, 2)), 0.0, atol=1e-5)
+        np.testing.assert_allclose(w.sum(axis=(1, 2)), 0.0, atol=5e-5)
