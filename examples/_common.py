@@ -113,10 +113,13 @@ def predict(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def train_step(model: nn.Module, opt, compile: bool = True) -> Callable:
+def train_step(model: nn.Module, opt, compile: bool = True,
+               after_backward: Callable[[], Any] | None = None) -> Callable:
     """step(x, y) -> (mean loss, number of correct predictions), both 0-d tensors: one optimizer
-    step with cross entropy. Compiled with ``lucid.compile`` unless ``compile`` is False (on MLX
-    one graph per batch shape; on NumPy the same function runs as it is)."""
+    step with cross entropy; ``after_backward()`` runs between backward and the optimizer step
+    (the distributed example averages gradients there). Compiled with ``lucid.compile`` unless
+    ``compile`` is False (on MLX one graph per batch shape; on NumPy the same function runs as
+    it is)."""
     loss_fn = nn.CrossEntropyLoss()
 
     def step(x: lucid.Tensor, y: lucid.Tensor) -> tuple[lucid.Tensor, lucid.Tensor]:
@@ -124,6 +127,8 @@ def train_step(model: nn.Module, opt, compile: bool = True) -> Callable:
         logits = model(x)
         loss = loss_fn(logits, y)
         loss.backward()
+        if after_backward is not None:
+            after_backward()
         opt.step()              # also re-projects post_step-constrained kernels
         return loss, (logits.argmax(axis=1) == y).sum()
 

@@ -36,6 +36,7 @@ from _common import (
     save_curves,
     save_kernels,
     save_run,
+    train_step,
 )
 from digits import build_model, load_digits
 
@@ -114,19 +115,9 @@ def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
     (loss, train_acc, test_acc), each averaged over all ranks."""
     opt = optim.Adam(model.parameters(), lr=3e-3)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(xb: lucid.Tensor, yb: lucid.Tensor) -> tuple[lucid.Tensor, lucid.Tensor]:
-        opt.zero_grad()
-        logits = model(xb)
-        loss = loss_fn(logits, yb)
-        loss.backward()
-        dist.all_reduce_gradients(model)               # the mean over all ranks' batches
-        opt.step()
-        return loss, (logits.argmax(axis=1) == yb).sum()
-
-    if compile:
-        step = lucid.compile(step, state=[model, opt])
+    # the mean of the gradients over all ranks' batches, before every optimizer step
+    step = train_step(model, opt, compile,
+                      after_backward=lambda: dist.all_reduce_gradients(model))
     data = TensorDataset(lucid.tensor(train_set[0]), lucid.tensor(train_set[1]))
     # drop_last: every rank takes the same number of steps, all with full batches
     sampler = DistributedSampler(data, shuffle=True, seed=0)
