@@ -189,7 +189,7 @@ class _State:
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
-        out += [be.asarray(float(lr), "float32") for lr in self.lrs()]
+        out += [_lr_array(be, lr) for lr in self.lrs()]
         return out
 
     def install(self, arrays: list) -> list:
@@ -295,6 +295,21 @@ class _Trace:
         results, out_template = _flatten(out)
         self.layout = (layout, out_template, len(new_state))
         return new_state + [t.data for t in results]
+
+
+_lr_arrays: dict[tuple[str, float], Any] = {}
+
+
+def _lr_array(be: Any, lr: Any) -> Any:
+    """A learning rate as a 0-d float32 input array, made once per value (a call asks for one
+    per parameter group; a scheduler changes the value only now and then)."""
+    key = (be.name, float(lr))
+    a = _lr_arrays.get(key)
+    if a is None:
+        if len(_lr_arrays) >= 64:
+            _lr_arrays.clear()
+        a = _lr_arrays[key] = be.asarray(key[1], "float32")
+    return a
 
 
 def _collect(st: _State) -> tuple[list, tuple]:

@@ -129,7 +129,10 @@ def stream_arrays(be: Any) -> tuple[Any, Any]:
         key = be.asarray(np.array([_seed & 0xFFFFFFFF, _seed >> 32], dtype=np.uint32), "uint32")
         _key_arrays.clear()
         _key_arrays[(be.name, _seed)] = key
-    return key, be.asarray(np.uint64(_counter), "uint64")
+    # a Python int takes the backend's scalar path (no NumPy round trip); MLX takes ints
+    # only below 2**63
+    pos = int(_counter) if _counter < 2 ** 63 else np.uint64(_counter)
+    return key, be.asarray(pos, "uint64")
 
 
 def advance(blocks: int) -> None:

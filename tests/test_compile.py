@@ -123,6 +123,18 @@ def test_random_draws_are_fresh_and_continue_the_eager_stream(backend):
     assert not np.array_equal(f()[0].numpy(), u)
 
 
+@pytest.mark.parametrize("counter", [2 ** 32 + 5, 2 ** 63 + 5])
+def test_compiled_draws_at_a_far_stream_position(backend, counter):
+    # the position enters a trace as a uint64 array: past 32 bits, and past what a signed
+    # 64-bit int holds, the compiled draws still equal the eager ones
+    f = lucid.compile(lambda: lucid.random.rand(6))
+    lucid.random.set_state({"seed": 3, "counter": counter})
+    eager = lucid.random.rand(6).numpy()
+    lucid.random.set_state({"seed": 3, "counter": counter})
+    np.testing.assert_array_equal(f().numpy(), eager)
+    assert lucid.random.get_state()["counter"] > counter
+
+
 @pytest.mark.parametrize("enforce", ["forward", "post_step", "pre_forward"])
 def test_constrained_conv_in_a_compiled_step(backend, enforce):
     def first():
