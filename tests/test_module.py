@@ -33,6 +33,20 @@ def test_registration_and_traversal():
     assert list(net.state_dict()) == ["scale"] + names    # own tensors first; "cache" left out
 
 
+def test_named_modules_order_prefix_and_sharing():
+    # depth first in registration order, each module once under its first name, as PyTorch
+    inner = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    shared = nn.Linear(2, 2)
+    outer = nn.Sequential(inner, nn.Sequential(shared, inner), shared)
+    assert [n for n, _ in outer.named_modules()] == ["", "0", "0.0", "0.1", "1", "1.0"]
+    assert [n for n, _ in outer.named_modules(prefix="net")] == \
+        ["net", "net.0", "net.0.0", "net.0.1", "net.1", "net.1.0"]
+    assert [m for _, m in outer.named_modules()][5] is shared
+    assert [n for n, _ in outer.named_parameters()] == \
+        ["0.0.weight", "0.0.bias", "1.0.weight", "1.0.bias"]
+    assert list(outer.modules()) == [m for _, m in outer.named_modules()]
+
+
 def test_assignment_rules():
     net = Net()
     new = nn.Parameter(lucid.zeros(3, 2))
