@@ -66,9 +66,9 @@ def train(pool: Pool, profile: dict[str, Any]) -> str:
     constrained net the post-step projection), per net and implementation."""
     plan: Plan = profile["plan"]
     rows, ratio_rows, failed = [], [], []
-    for net, (batch, opt, kw) in NETS.items():
-        if net not in (profile["nets"] or NETS):
-            continue
+    chosen = [n for n in NETS if n in (profile["nets"] or NETS)]
+    for net in chosen:
+        batch, opt, kw = NETS[net]
         res = dict(zip(TRAIN_IMPLS, measure(pool, [(i, {"kind": "train", "net": net})
                                                    for i in TRAIN_IMPLS], plan)))
         hyper = " ".join(f"{k} {v}" for k, v in kw.items())
@@ -79,7 +79,6 @@ def train(pool: Pool, profile: dict[str, Any]) -> str:
                         targets.get(net))
         failed += [(f"{net} {LABELS[i]}", res[i]) for i in TRAIN_IMPLS]
         _progress(f"train {net}")
-    chosen = [n for n in NETS if n in (profile["nets"] or NETS)]
     shown = "" if len(chosen) == len(NETS) else f" ({len(chosen)} of {len(NETS)} nets)"
     out = [f"## 1. Whole training steps (µs/step, median){shown}", "",
            R.table(["net", "batch", "optimizer"] + [LABELS[i] for i in TRAIN_IMPLS], rows, 3),
@@ -171,7 +170,8 @@ def constraint(pool: Pool, profile: dict[str, Any]) -> str:
     """ms per fwd+bwd of the mid conv layer, ConstrainedConv2d per enforce timing vs Conv2d."""
     plan: Plan = profile["heavy"]
     rows, failed = [], []
-    variants = ("conv2d",) + (profile["enforce"] or ENFORCE)
+    enforce = profile["enforce"] or ENFORCE
+    variants = ("conv2d",) + tuple(enforce)
     for impl in ("lucid-numpy", "lucid-mlx"):
         res = dict(zip(variants, measure(pool, [(impl, {"kind": "constraint", "variant": v})
                                                 for v in variants], plan)))
@@ -183,8 +183,8 @@ def constraint(pool: Pool, profile: dict[str, Any]) -> str:
                          "—" if target is None else "≤ 1.10", R.verdict(q, target)])
             failed.append((f"{LABELS[impl]} {v}", res[v]))
         _progress(f"constraint {LABELS[impl]}")
-    shown = "" if len(variants) == len(ENFORCE) + 1 else \
-        f" ({len(variants) - 1} of {len(ENFORCE)} enforce timings)"
+    shown = "" if len(enforce) == len(ENFORCE) else \
+        f" ({len(enforce)} of {len(ENFORCE)} enforce timings)"
     out = [f"## 3. Constraint cost: {CONSTRAINT_WORKLOAD}, fwd+bwd (ms, median){shown}", "",
            R.table(["backend", "layer", "ms", "vs Conv2d", "target", "met"], rows, 2), "",
            CONSTRAINT_NOTES]
