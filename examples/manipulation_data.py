@@ -1,5 +1,6 @@
 """Data for the manipulation-detection demo: source photos (shipped with scikit-image and
-scikit-learn, or a folder of the user's own), noise screening, the five manipulations, patches
+scikit-learn, training-only ones with PyWavelets, glymur, mahotas and matplotlib, or a folder of
+the user's own), noise screening, the five manipulations, patches
 cut at the same places from every version, and the split by source image.
 
 Every image here is a 2-D float64 array of grey levels in [0, 255]; patches go to the net as
@@ -19,6 +20,14 @@ CLASSES = {"binary": ["original", "median"],
 SKIMAGE = ["camera", "astronaut", "coffee", "chelsea", "brick", "grass", "gravel", "moon", "page",
            "text", "coins", "clock", "hubble_deep_field", "immunohistochemistry", "retina",
            "rocket", "cell", "colorwheel"]
+# Photos that other packages of the examples extra ship: {name: (package, file inside it)}. They
+# only ever train: the test split is drawn from the scikit-image / scikit-learn photos alone, so
+# the four test photos, and every number measured on them, stay as they were.
+TRAIN_ONLY = {"aero": ("pywt", "data/aero.npz"), "ascent": ("pywt", "data/ascent.npz"),
+              "goodstuff": ("glymur", "data/goodstuff.j2k"), "nemo": ("glymur", "data/nemo.jp2"),
+              "department_store": ("mahotas", "demos/data/DepartmentStore.jpg"),
+              "luispedro": ("mahotas", "demos/data/luispedro.jpg"),
+              "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg")}
 MIN_SIGMA = 1.5          # grey levels of sensor noise an "original" must show (see screen)
 MIN_PATCH_STD = 5.0      # grey levels; flatter patches look the same in every class
 SCALE = 16.0             # grey levels per input unit (one constant for every patch)
@@ -66,6 +75,34 @@ def source_images(min_sigma: float = MIN_SIGMA) -> dict[str, np.ndarray]:
     raw["motorcycle"] = skimage.data.stereo_motorcycle()[0]          # the left view only
     for i, im in enumerate(load_sample_images().images):
         raw[f"sklearn_{i}"] = im
+    return screen({name: to_grey(im) for name, im in raw.items()}, min_sigma)
+
+
+def package_file(package: str, rel: str) -> str:
+    """The path of a data file inside an installed package, found without importing it (mahotas
+    and glymur are only data sources here). A missing package or file is an error naming the
+    install that brings it."""
+    import importlib.util
+    spec = importlib.util.find_spec(package)
+    path = os.path.join(spec.submodule_search_locations[0], rel) if spec and \
+        spec.submodule_search_locations else None
+    if path is None or not os.path.isfile(path):
+        raise FileNotFoundError(f"the demo's training photo {rel!r} comes with the {package!r} "
+                                "package, which is not installed (or lacks it): "
+                                "pip install -e '.[examples]'")
+    return path
+
+
+def train_only_images(min_sigma: float = MIN_SIGMA) -> dict[str, np.ndarray]:
+    """The TRAIN_ONLY photos as grey float images, screened like the others."""
+    raw = {}
+    for name, (package, rel) in TRAIN_ONLY.items():
+        path = package_file(package, rel)
+        if path.endswith(".npz"):
+            with np.load(path) as z:
+                raw[name] = z[z.files[0]]
+        else:
+            raw[name] = read_pixels(path)
     return screen({name: to_grey(im) for name, im in raw.items()}, min_sigma)
 
 
@@ -225,11 +262,16 @@ def make_dataset(task: str, per_image: int, size: int, seed: int,
                  test_images: dict[str, np.ndarray] | None = None) -> dict:
     """Train and test patches from disjoint source images (the shipped photos unless ``images``
     is given; ``test_images`` instead of the split when given); training also sees every training
-    image at half scale. Returns a dict with x_train, y_train, src_train, x_test, y_test,
-    src_test, train_names, test_names, classes."""
-    images = dict(source_images() if images is None else images)
+    image at half scale and, for the shipped photos, the TRAIN_ONLY ones. Returns a dict with
+    x_train, y_train, src_train, x_test, y_test, src_test, train_names, test_names, classes."""
+    shipped = images is None
+    images = dict(source_images() if shipped else images)
     if test_images is None:
         train_names, test_names = split_sources(list(images))
+        if shipped:
+            extra = train_only_images()
+            images.update(extra)
+            train_names += sorted(extra)
     else:
         train_names, test_names = sorted(images), sorted(f"test:{n}" for n in test_images)
         images.update({f"test:{n}": im for n, im in test_images.items()})

@@ -64,7 +64,10 @@ def test_quick_five_class_floor_figures_and_reload(quick_run):
         acc = float((predict(model, result["x_test"]) == result["y_test"]).mean())
     assert acc == result["accuracy"] and meta["test_accuracy"] == pytest.approx(acc)
     assert meta["architecture"] == md.ARCH and meta["patch_size"] == md.PATCH
-    w = model[0].weight.numpy().astype(np.float64)        # fixed_center held through training
+    # the kernel the forward uses keeps fixed_center; with enforce="forward" the raw
+    # parameter's centre gets no gradient and keeps its random initial value
+    w = model[0].constrained_weight().detach().numpy().astype(np.float64)
+    assert np.abs(model[0].weight.numpy()[:, :, 2, 2] + 1.0).max() > 1e-3
     np.testing.assert_allclose(w[:, :, 2, 2], -1.0, atol=1e-6)
     np.testing.assert_allclose(w.sum(axis=(2, 3)) + 1.0, 1.0, atol=1e-5)
 
@@ -268,6 +271,9 @@ def test_split_is_by_source_image(small_dataset):
     train_sources = {n.split("@")[0] for n in d["train_names"]}
     assert train_sources.isdisjoint(d["test_names"])
     assert len(d["test_names"]) >= 3 and len(train_sources) >= 8
+    # the extra photos train; the test set is the split of the scikit-image/-learn photos alone
+    assert set(mdata.TRAIN_ONLY) <= train_sources
+    assert d["test_names"] == md.split_sources(list(md.source_images()))[1]
     assert set(np.unique(d["src_test"])) == set(range(len(d["test_names"])))
     assert set(np.unique(d["src_train"])) == set(range(len(d["train_names"])))
 
@@ -321,6 +327,23 @@ def test_source_images_keep_only_noisy_originals():
     for name, im in images.items():
         assert im.ndim == 2 and max(im.shape) <= 512 and im.min() >= 0 and im.max() <= 255
         assert md.noise_sigma(im) >= md.MIN_SIGMA, name
+
+
+def test_train_only_photos_load_without_importing_their_packages():
+    images = mdata.train_only_images()
+    assert set(images) == set(mdata.TRAIN_ONLY)                # every one passes the noise screen
+    for name, im in images.items():
+        assert im.ndim == 2 and max(im.shape) <= 512 and 0 <= im.min() and im.max() <= 255, name
+        assert md.noise_sigma(im) >= md.MIN_SIGMA and im.std() > 20, name
+    assert "mahotas" not in sys.modules and "glymur" not in sys.modules
+
+
+def test_a_missing_photo_package_is_named():
+    with pytest.raises(FileNotFoundError, match="'no_such_package' package, which is not "
+                       r"installed.*pip install -e '\.\[examples\]'"):
+        mdata.package_file("no_such_package", "data/x.png")
+    with pytest.raises(FileNotFoundError, match="'data/missing.npz' comes with the 'pywt'"):
+        mdata.package_file("pywt", "data/missing.npz")
 
 
 def test_manipulations_change_the_image_as_specified():
