@@ -7,10 +7,13 @@ nets use are known; anything else raises TypeError naming the class, so a change
 loudly instead of timing a different net. Weights are each framework's own initialisation:
 step time does not depend on the values.
 
-``ConstrainedConv2d(enforce="post_step", constraint="fixed_center")`` becomes a plain conv plus
-a projection the raw step applies after its optimizer step, written in that framework (the
-formula of ``lucid.nn.constraints.FixedCenter``: neighbours scaled to sum to ``neighbor_sum``,
-centre set to ``center_value``; lucid's fallback for degenerate slices is left out).
+``ConstrainedConv2d(constraint="fixed_center")`` follows its ``enforce``, written in each
+framework with the formula of ``lucid.nn.constraints.FixedCenter`` (neighbours scaled to sum to
+``neighbor_sum``, centre set to ``center_value``; lucid's fallback for degenerate slices is left
+out). ``"post_step"``: a plain conv plus a projection the raw step applies after its optimizer
+step. ``"forward"``: the kernel is constrained in every forward, differentiably (torch: a
+``torch.nn.utils.parametrize`` parametrization; mlx.nn: a Conv2d whose call constrains its
+weight first).
 """
 
 from __future__ import annotations
@@ -33,16 +36,16 @@ def _padding(m: Any) -> tuple[int, int]:
     return _pair(m.padding)
 
 
-def _post_step_constraint(m: Any) -> tuple[float, float, float] | None:
-    """(center_value, neighbor_sum, eps) of a ConstrainedConv2d the raw steps can project,
-    None for a plain Conv2d."""
+def _fixed_center(m: Any) -> tuple[str, float, float, float] | None:
+    """(enforce, center_value, neighbor_sum, eps) of a ConstrainedConv2d the raw steps can
+    reproduce, None for a plain Conv2d."""
     if type(m).__name__ != "ConstrainedConv2d":
         return None
     c = m.constraint
-    if m.enforce != "post_step" or c.name != "fixed_center":
+    if m.enforce not in ("forward", "post_step") or c.name != "fixed_center":
         raise TypeError(f"ConstrainedConv2d(constraint={c.name!r}, enforce={m.enforce!r}): only "
-                        "fixed_center with enforce='post_step' is translated")
-    return c.center_value, c.neighbor_sum, m.eps
+                        "fixed_center with enforce='forward' or 'post_step' is translated")
+    return m.enforce, c.center_value, c.neighbor_sum, m.eps
 
 
 def _check_conv(m: Any) -> None:
@@ -66,9 +69,12 @@ def to_torch(seq: Any) -> tuple[Any, list[Projection]]:
             o, i_g, kh, kw = m.weight.shape
             conv = tn.Conv2d(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
                              _pair(m.dilation), m.groups, bias=m.bias is not None)
-            spec = _post_step_constraint(m)
-            if spec is not None:
-                projections.append(_torch_fixed_center(conv, *spec))
+            spec = _fixed_center(m)
+            if spec is not None and spec[0] == "post_step":
+                projections.append(_torch_fixed_center(conv, *spec[1:]))
+            elif spec is not None:
+                torch.nn.utils.parametrize.register_parametrization(
+                    conv, "weight", _torch_fixed_center_module(conv.kernel_size, *spec[1:]))
             layers.append(conv)
         elif kind == "BatchNorm2d":
             layers.append(tn.BatchNorm2d(m.num_features, m.eps, m.momentum))
@@ -88,11 +94,16 @@ def to_torch(seq: Any) -> tuple[Any, list[Projection]]:
     return tn.Sequential(*layers), projections
 
 
+def _torch_centre(k: tuple[int, int]) -> Any:
+    import torch
+    c = torch.zeros(1, 1, *k)
+    c[..., k[0] // 2, k[1] // 2] = 1.0
+    return c
+
+
 def _torch_fixed_center(conv: Any, center: float, total: float, eps: float) -> Projection:
     import torch
-    kh, kw = conv.kernel_size
-    c = torch.zeros(1, 1, kh, kw)
-    c[..., kh // 2, kw // 2] = 1.0
+    c = _torch_centre(conv.kernel_size)
 
     def project(_: Any = None) -> None:
         w = conv.weight
@@ -101,6 +112,22 @@ def _torch_fixed_center(conv: Any, center: float, total: float, eps: float) -> P
     with torch.no_grad():                   # as lucid: the first forward already satisfies it
         project(None)
     return project
+
+
+def _torch_fixed_center_module(k: tuple[int, int], center: float, total: float,
+                               eps: float) -> Any:
+    """A torch module w -> fixed_center(w), for ``parametrize.register_parametrization``."""
+    import torch
+
+    class FixedCenter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("c", _torch_centre(k))
+
+        def forward(self, w: Any) -> Any:
+            nb = w * (1.0 - self.c)
+            return nb * (total / (nb.sum(dim=(2, 3), keepdim=True) + eps)) + self.c * center
+    return FixedCenter()
 
 
 # -- mlx.nn --------------------------------------------------------------------------------
@@ -116,11 +143,14 @@ def to_mlx(seq: Any) -> tuple[Any, list[Projection]]:
         if kind in ("Conv2d", "ConstrainedConv2d"):
             _check_conv(m)
             o, i_g, kh, kw = m.weight.shape
-            conv = mn.Conv2d(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
-                             _pair(m.dilation), m.groups, bias=m.bias is not None)
-            spec = _post_step_constraint(m)
-            if spec is not None:
-                projections.append(_mlx_fixed_center(len(layers), (kh, kw), *spec))
+            spec = _fixed_center(m)
+            cls = _mlx_fixed_center_conv_class() if spec and spec[0] == "forward" else mn.Conv2d
+            conv = cls(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
+                       _pair(m.dilation), m.groups, bias=m.bias is not None)
+            if spec is not None and spec[0] == "post_step":
+                projections.append(_mlx_fixed_center(len(layers), (kh, kw), *spec[1:]))
+            elif spec is not None:     # floats: plain attributes, not parameters
+                conv.center_value, conv.neighbor_sum, conv.constraint_eps = spec[1:]
             layers.append(conv)
         elif kind == "BatchNorm2d":
             layers.append(mn.BatchNorm(m.num_features, m.eps, m.momentum))
@@ -159,15 +189,41 @@ def _mlx_flatten_class() -> type:
     return Flatten
 
 
-def _mlx_fixed_center(index: int, k: tuple[int, int], center: float, total: float,
-                      eps: float) -> Projection:
+def _mlx_centre(k: tuple[int, int]) -> Any:
     import mlx.core as mx
     kh, kw = k
     c = mx.zeros((1, kh, kw, 1))
     c[:, kh // 2, kw // 2, :] = 1.0         # mlx conv weights are (O, kh, kw, I)
+    return c
+
+
+def _mlx_constrain(w: Any, c: Any, center: float, total: float, eps: float) -> Any:
+    nb = w * (1.0 - c)
+    return nb * (total / (nb.sum(axis=(1, 2), keepdims=True) + eps)) + c * center
+
+
+def _mlx_fixed_center(index: int, k: tuple[int, int], center: float, total: float,
+                      eps: float) -> Projection:
+    c = _mlx_centre(k)
 
     def project(model: Any) -> None:
         conv = model.layers[index]
-        nb = conv.weight * (1.0 - c)
-        conv.weight = nb * (total / (nb.sum(axis=(1, 2), keepdims=True) + eps)) + c * center
+        conv.weight = _mlx_constrain(conv.weight, c, center, total, eps)
     return project
+
+
+@functools.cache
+def _mlx_fixed_center_conv_class() -> type:
+    """An mlx.nn.Conv2d whose call uses fixed_center(weight) (set its ``center_value``,
+    ``neighbor_sum`` and ``constraint_eps``); made on first use, as mlx is imported lazily."""
+    import mlx.core as mx
+    import mlx.nn as mn
+
+    class FixedCenterConv2d(mn.Conv2d):
+        def __call__(self, x: Any) -> Any:
+            c = _mlx_centre(self.weight.shape[1:3])
+            w = _mlx_constrain(self.weight, c, self.center_value, self.neighbor_sum,
+                               self.constraint_eps)
+            y = mx.conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
+            return y + self.bias if "bias" in self else y
+    return FixedCenterConv2d
