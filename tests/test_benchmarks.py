@@ -90,14 +90,19 @@ def test_torch_translation_same_output_shape(net):
 
 
 def _first_layers(enforce):
-    """A lucid fixed_center layer with given enforce, its raw weight and an input."""
+    """A lucid fixed_center layer with the given enforce and a random raw weight (projected for
+    post_step, as after an optimizer step) in a Sequential, that raw weight, and an input."""
     import lucid
     from lucid import nn
     lucid.set_backend("numpy")
     lucid.random.seed(1)
     layer = nn.ConstrainedConv2d(1, 3, 5, padding=2, constraint="fixed_center", enforce=enforce)
+    raw = np.random.default_rng(2).normal(size=(3, 1, 5, 5)).astype(np.float32)
+    layer.weight.data = lucid.tensor(raw).data
+    if enforce == "post_step":
+        layer.project_()
     x = np.random.default_rng(0).normal(size=(2, 1, 9, 9)).astype(np.float32)
-    return nn.Sequential(layer), layer, x
+    return nn.Sequential(layer), layer, raw, x
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -107,11 +112,7 @@ def test_torch_fixed_center_matches_lucid(enforce):
     from _translate import to_torch
 
     import lucid
-    seq, layer, x = _first_layers(enforce)
-    raw = np.random.default_rng(2).normal(size=(3, 1, 5, 5)).astype(np.float32)
-    layer.weight.data = lucid.tensor(raw).data
-    if enforce == "post_step":
-        layer.project_()
+    seq, layer, raw, x = _first_layers(enforce)
     tmodel, projections = to_torch(seq)
     assert len(projections) == (enforce == "post_step")
     conv = tmodel[0]
@@ -133,11 +134,7 @@ def test_mlx_fixed_center_matches_lucid(enforce):
     from _translate import to_mlx
 
     import lucid
-    seq, layer, x = _first_layers(enforce)
-    raw = np.random.default_rng(2).normal(size=(3, 1, 5, 5)).astype(np.float32)
-    layer.weight.data = lucid.tensor(raw).data
-    if enforce == "post_step":
-        layer.project_()
+    seq, layer, raw, x = _first_layers(enforce)
     mmodel, projections = to_mlx(seq)
     assert len(projections) == (enforce == "post_step")
     conv = mmodel.layers[0]
