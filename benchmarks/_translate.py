@@ -101,14 +101,17 @@ def _torch_centre(k: tuple[int, int]) -> Any:
     return c
 
 
+def _torch_constrain(w: Any, c: Any, center: float, total: float, eps: float) -> Any:
+    nb = w * (1.0 - c)
+    return nb * (total / (nb.sum(dim=(2, 3), keepdim=True) + eps)) + c * center
+
+
 def _torch_fixed_center(conv: Any, center: float, total: float, eps: float) -> Projection:
     import torch
     c = _torch_centre(conv.kernel_size)
 
     def project(_: Any = None) -> None:
-        w = conv.weight
-        nb = w * (1.0 - c)
-        w.copy_(nb * (total / (nb.sum(dim=(2, 3), keepdim=True) + eps)) + c * center)
+        conv.weight.copy_(_torch_constrain(conv.weight, c, center, total, eps))
     with torch.no_grad():                   # as lucid: the first forward already satisfies it
         project(None)
     return project
@@ -125,8 +128,7 @@ def _torch_fixed_center_module(k: tuple[int, int], center: float, total: float,
             self.register_buffer("c", _torch_centre(k))
 
         def forward(self, w: Any) -> Any:
-            nb = w * (1.0 - self.c)
-            return nb * (total / (nb.sum(dim=(2, 3), keepdim=True) + eps)) + self.c * center
+            return _torch_constrain(w, self.c, center, total, eps)
     return FixedCenter()
 
 
@@ -144,13 +146,12 @@ def to_mlx(seq: Any) -> tuple[Any, list[Projection]]:
             _check_conv(m)
             o, i_g, kh, kw = m.weight.shape
             spec = _fixed_center(m)
-            cls = _mlx_fixed_center_conv_class() if spec and spec[0] == "forward" else mn.Conv2d
+            cls = _mlx_fixed_center_conv_class((kh, kw), *spec[1:]) \
+                if spec and spec[0] == "forward" else mn.Conv2d
             conv = cls(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
                        _pair(m.dilation), m.groups, bias=m.bias is not None)
             if spec is not None and spec[0] == "post_step":
                 projections.append(_mlx_fixed_center(len(layers), (kh, kw), *spec[1:]))
-            elif spec is not None:     # floats: plain attributes, not parameters
-                conv.center_value, conv.neighbor_sum, conv.constraint_eps = spec[1:]
             layers.append(conv)
         elif kind == "BatchNorm2d":
             layers.append(mn.BatchNorm(m.num_features, m.eps, m.momentum))
@@ -213,17 +214,18 @@ def _mlx_fixed_center(index: int, k: tuple[int, int], center: float, total: floa
 
 
 @functools.cache
-def _mlx_fixed_center_conv_class() -> type:
-    """An mlx.nn.Conv2d whose call uses fixed_center(weight) (set its ``center_value``,
-    ``neighbor_sum`` and ``constraint_eps``); made on first use, as mlx is imported lazily."""
+def _mlx_fixed_center_conv_class(k: tuple[int, int], center: float, total: float,
+                                 eps: float) -> type:
+    """An mlx.nn.Conv2d (kernel ``k``) whose call uses fixed_center(weight); made on first use,
+    as mlx is imported lazily. The centre mask is made once here: an mx.array attribute of the
+    module would become a trainable parameter."""
     import mlx.core as mx
     import mlx.nn as mn
+    c = _mlx_centre(k)
 
     class FixedCenterConv2d(mn.Conv2d):
         def __call__(self, x: Any) -> Any:
-            c = _mlx_centre(self.weight.shape[1:3])
-            w = _mlx_constrain(self.weight, c, self.center_value, self.neighbor_sum,
-                               self.constraint_eps)
+            w = _mlx_constrain(self.weight, c, center, total, eps)
             y = mx.conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
             return y + self.bias if "bias" in self else y
     return FixedCenterConv2d
