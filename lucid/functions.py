@@ -35,7 +35,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     a = a if isinstance(a, Tensor) else ref._lift(a)
     b = b if isinstance(b, Tensor) else ref._lift(b)
     a, b = _promote(a, b)
-    return apply(E.Where, a, b, cond=cond.data)
+    return apply(E.Where, a, b, cond=cond)
 
 
 def matmul(a: Tensor, b: Any) -> Tensor:

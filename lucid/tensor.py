@@ -376,12 +376,19 @@ def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
-    """Run ``fn_cls`` forward on the inputs' arrays and, if any input needs grad, record it."""
+    """Run ``fn_cls`` forward on the inputs' arrays and, if any input needs grad, record it.
+
+    Non-differentiable tensor arguments (class targets, masks, counts) are passed as options
+    holding Tensors, alone or in a tuple/list: they pass the same backend check as the inputs
+    and reach ``forward`` as arrays. A raw array option of another backend's array library is
+    refused too, so no op can take an array of another backend past this check."""
     first = inputs[0]
     be = first._be
     for t in inputs:
         if t._be is not be:
             first._same_backend(t)
+    if options:
+        options = _unwrap_options(first, fn_cls, options)
     needs = tuple([t.requires_grad for t in inputs])
     record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
@@ -389,6 +396,37 @@ def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     if record:
         return Tensor._wrap(out, be, True, fn)
     return Tensor._wrap(out, be)
+
+
+def _unwrap_option(first: Tensor, fn_cls: type, key: str, value: Any) -> Any:
+    if isinstance(value, Tensor):
+        if value._be is not first._be:
+            first._same_backend(value)
+        return value.data
+    if hasattr(value, "__dlpack__"):          # a raw array (np.ndarray, mx.array)
+        # Allowed only from the inputs' own array library (an index already checked by
+        # lucid.indexing): the package that defines the array type names its backend.
+        lib = type(value).__module__.split(".")[0]
+        if lib != type(first.data).__module__.split(".")[0]:
+            raise RuntimeError(f"an op mixes tensors on different backends: "
+                               f"{first.backend!r} and {lib!r} ({fn_cls.__name__}'s {key!r} "
+                               f"is a {lib} array); move it with .to('{first.backend}')")
+    return value
+
+
+def _unwrap_options(first: Tensor, fn_cls: type, options: dict) -> dict:
+    """The options with every Tensor (top level or in a tuple/list) checked against the
+    inputs' backend and replaced by its array."""
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, (tuple, list)):
+            items = [_unwrap_option(first, fn_cls, key, v) for v in value]
+            if any(a is not b for a, b in zip(items, value)):      # else keep the object
+                value = items if isinstance(value, list) else tuple(items)
+        else:
+            value = _unwrap_option(first, fn_cls, key, value)
+        out[key] = value
+    return out
 
 
 def _binary(fn_cls: type, a: Any, b: Any) -> Tensor:

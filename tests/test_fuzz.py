@@ -20,7 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lucid
+import lucid.nn.functional as F
 from lucid import backends
+from lucid.ops import elementwise as _E
+from lucid.tensor import apply as _apply
 
 try:
     import torch
@@ -326,3 +329,89 @@ def test_fuzzer_profile_is_deterministic_in_ci():
 def test_integer_sums_are_int64_like_torch(backend, dtype):
     t = lucid.tensor(np.array([1, 0, 1]).astype(dtype))
     assert t.sum().dtype == lucid.int64 and t.cumsum(0).dtype == lucid.int64
+
+
+# -- mixed backends: every op of two tensors refuses them, naming both ----------------------------
+
+def _x(*shape):
+    return np.linspace(-1, 1, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+
+
+_CLS = np.array([0, 2], dtype=np.int64)
+# name: (function of two tensors, host values of the two). Ops other engineers add later join
+# the table when lucid has them (the ``hasattr`` rows).
+MIXED = {
+    **{f"binary_{k}": (fn, (_x(2, 3), _x(3))) for k, (fn, _) in BINARY.items()},
+    "matmul": (lambda a, b: a @ b, (_x(2, 3), _x(3, 2))),
+    "where_cond": (lambda c, a: lucid.where(c > 0, a, 0.0), (_x(2, 3), _x(2, 3))),
+    "where_values": (lambda a, b: lucid.where(a > 0, a, b), (_x(2, 3), _x(2, 3))),
+    "minimum": (lambda a, b: lucid.minimum(a, b), (_x(3), _x(3))),
+    "concatenate": (lambda a, b: lucid.concatenate([a, b]), (_x(2), _x(3))),
+    "stack": (lambda a, b: lucid.stack([a, b]), (_x(2), _x(2))),
+    "getitem": (lambda a, i: a[i], (_x(3, 2), _CLS)),
+    "setitem": (lambda a, i: a.__setitem__(i, 0.0), (_x(3, 2), _CLS)),
+    "setitem_value": (lambda a, v: a.__setitem__(0, v), (_x(3, 2), _x(2))),
+    "copy_": (lambda a, b: a.copy_(b), (_x(3), _x(3))),
+    "cross_entropy": (lambda x, t: F.cross_entropy(x, t), (_x(2, 3), _CLS)),
+    "nll_loss": (lambda x, t: F.nll_loss(x, t), (_x(2, 3), _CLS)),
+    "mse_loss": (lambda a, b: F.mse_loss(a, b), (_x(2, 3), _x(2, 3))),
+    "bce_with_logits": (lambda a, b: F.binary_cross_entropy_with_logits(a, b),
+                        (_x(2, 3), _x(2, 3) > 0)),
+    "linear": (lambda x, w: F.linear(x, w), (_x(2, 3), _x(4, 3))),
+    "conv2d": (lambda x, w: F.conv2d(x, w), (_x(1, 2, 4, 4), _x(3, 2, 3, 3))),
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w), (_x(1, 2, 3, 3), _x(2, 3, 2, 2))),
+    "batch_norm_weight": (lambda x, w: F.batch_norm(x, None, None, w, training=True),
+                          (_x(4, 3, 2, 2), _x(3))),
+    "batch_norm_running": (lambda x, m: F.batch_norm(x, m, m + 1.0), (_x(4, 3, 2, 2), _x(3))),
+    # a Function handed another backend's raw array (not a Tensor) as an option
+    "raw_array_option": (lambda a, c: _apply(_E.Where, a, a, cond=c.data > 0),
+                         (_x(2, 3), _x(2, 3))),
+    "backward_gradient": (lambda a, g: (a.detach().requires_grad_() * 2.0).backward(g),
+                          (_x(3), _x(3))),
+}
+for _name, _shapes in (("conv1d", ((1, 2, 5), (3, 2, 3))), ("conv3d", ((1, 2, 3, 3, 3),
+                                                                        (3, 2, 2, 2, 2)))):
+    if hasattr(F, _name):
+        MIXED[_name] = (getattr(F, _name), (_x(*_shapes[0]), _x(*_shapes[1])))
+for _name in ("l1_loss", "smooth_l1_loss", "huber_loss", "kl_div"):
+    if hasattr(F, _name):
+        MIXED[_name] = (getattr(F, _name), (_x(2, 3), _x(2, 3)))
+if hasattr(F, "binary_cross_entropy"):
+    MIXED["binary_cross_entropy"] = (lambda a, b: F.binary_cross_entropy(a.sigmoid(), b),
+                                     (_x(2, 3), (_x(2, 3) > 0).astype(np.float32)))
+
+
+NEEDS_BOTH = pytest.mark.skipif("mlx" not in BACKENDS, reason="needs both backends")
+
+
+def _refused(fn, ta, tb) -> None:
+    before = ta.numpy().copy()
+    with pytest.raises(RuntimeError, match="backend") as info:
+        fn(ta, tb)
+    assert "numpy" in str(info.value) and "mlx" in str(info.value), str(info.value)
+    np.testing.assert_array_equal(ta.numpy(), before)
+
+
+@NEEDS_BOTH
+@pytest.mark.parametrize("where", [("numpy", "mlx"), ("mlx", "numpy")])
+@pytest.mark.parametrize("op", sorted(MIXED))
+def test_mixed_backends_are_refused(op, where):
+    """Either operand on either backend, differentiable or not: a RuntimeError naming both
+    backends, before anything was written."""
+    fn, (a, b) = MIXED[op]
+    ta, tb = lucid.tensor(a, device=where[0]), lucid.tensor(b, device=where[1])
+    if ta.dtype.is_floating and op not in ("setitem", "setitem_value", "copy_"):
+        ta.requires_grad_(True)
+    _refused(fn, ta, tb)
+
+
+@NEEDS_BOTH
+@settings(settings.get_profile(PROFILE), max_examples=50)
+@given(st.sampled_from(sorted(BINARY)), broadcast_pair(), st.sampled_from(DTYPES),
+       st.sampled_from(DTYPES), st.booleans(), st.data())
+def test_binary_mixed_backends_fuzzed(op, shapes_ab, da, db, mlx_first, data):
+    """Random shapes (broadcastable or not) and dtypes: mixing backends is always refused."""
+    a = data.draw(arrays(shapes_ab[0], da))
+    b = data.draw(arrays(shapes_ab[1], db))
+    order = ("mlx", "numpy") if mlx_first else ("numpy", "mlx")
+    _refused(BINARY[op][0], lucid.tensor(a, device=order[0]), lucid.tensor(b, device=order[1]))

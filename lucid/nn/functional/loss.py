@@ -60,13 +60,13 @@ def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing:
                              f"[0, {c}) for {c} classes (or ignore_index={ignore_index})")
     bad: object = None
     if unchecked:
-        bad = (((target < 0) | (target >= c)) & (target != ignore_index)).data
+        bad = ((target < 0) | (target >= c)) & (target != ignore_index)
     count: object = n
     if ignored:
         keep = target != ignore_index
-        count = keep.sum().astype(logp.dtype).data if host is None else float(
+        count = keep.sum().astype(logp.dtype) if host is None else float(
             (host != ignore_index).sum())
-    return apply(Fn.ClassLoss, logp, target=target.data, smoothing=label_smoothing,
+    return apply(Fn.ClassLoss, logp, target=target, smoothing=label_smoothing,
                  ignore_index=ignore_index if ignored else None, reduction=reduction,
                  count=count, bad=bad, from_logits=from_logits)
 
