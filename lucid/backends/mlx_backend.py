@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,12 +94,65 @@ def _reduced_shape(x, axis, keepdims):
                  if keepdims or i not in axes)
 
 
+# Floating sums over more than SUM_BLOCK values are reduced in stages of at most SUM_BLOCK
+# values each (see _staged_sum). MLX's CPU reduction accumulates each output sequentially, so a
+# float32 sum of 2^19 values was off by ~1e-5..1e-3 relative; staged, every value passes through
+# a few short sums and the result is as accurate as a pairwise sum (float32 rounding).
+SUM_BLOCK = 256
+_FLOATING = frozenset({mx.float16, mx.float32, mx.bfloat16})
+
+
 def sum(x, axis=None, keepdims=False):
     if x.size == 0:
         # MLX's CPU reduction of an empty array can hang (seen on 0.32: its loop then reads
         # uninitialised strides). The sum of nothing is 0, shaped as the reduction would be.
         return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=x.dtype)
+    if x.dtype in _FLOATING:
+        axes = _axes_of(x, axis)
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        if count > SUM_BLOCK:
+            return _staged_sum(x, axes, keepdims)
     return mx.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _axes_of(x, axis) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = [axis] if isinstance(axis, int) else axis
+    return tuple(sorted({a % builtins.max(x.ndim, 1) for a in axes}))
+
+
+def _block_of(n: int) -> int:
+    """The block length that splits an axis of n > SUM_BLOCK values: a divisor of n in
+    [SUM_BLOCK/4, SUM_BLOCK] when there is one (a free reshape), else SUM_BLOCK (zero-padded)."""
+    for b in range(SUM_BLOCK, SUM_BLOCK // 4 - 1, -1):
+        if n % b == 0:
+            return b
+    return SUM_BLOCK
+
+
+def _staged_sum(x, axes, keepdims):
+    """The sum over ``axes`` as a sequence of short reductions: one reduced axis at a time,
+    the innermost first (a contiguous row reduction), and an axis longer than SUM_BLOCK split
+    into blocks that are summed, then their sums summed, until one value is left. Each value
+    passes through sums of at most SUM_BLOCK terms, so the rounding error grows with the
+    number of stages (about log_SUM_BLOCK of the count), not with the count itself."""
+    for a in reversed(axes):
+        while x.shape[a] > 1:
+            n = x.shape[a]
+            if n <= SUM_BLOCK:
+                x = mx.sum(x, axis=a, keepdims=True)
+                break
+            b = _block_of(n)
+            if n % b:                       # zeros add nothing: pad to whole blocks
+                widths = [(0, 0)] * x.ndim
+                widths[a] = (0, b - n % b)
+                x = mx.pad(x, widths)
+                n = x.shape[a]
+            x = mx.sum(x.reshape(x.shape[:a] + (n // b, b) + x.shape[a + 1:]), axis=a + 1)
+    return x if keepdims else x.reshape(_reduced_shape(x, axes, False))
 
 
 def max(x, axis=None, keepdims=False):
@@ -141,14 +195,27 @@ def getitem(x, index):
     return x[index]
 
 
+def _scatter_stream(dtype, index) -> Any:
+    """Where an array-index scatter of ``dtype`` runs: MLX's GPU scatter refuses 8-byte types
+    (``mlx/ops.cpp``; mlx issues #1076, #4308), so for int64 those run on the CPU stream — on
+    every device, so that Linux's CPU build takes the exact branch a Mac does. Slices and ints
+    alone are a slice update, not a scatter, and stay where they are."""
+    items = index if isinstance(index, tuple) else (index,)
+    if dtype.size == 8 and any(isinstance(i, mx.array) for i in items):
+        return mx.stream(mx.cpu)
+    return contextlib.nullcontext()
+
+
 def setitem(x, index, value):
     out = mx.array(x)          # a new array object: the caller's x is left untouched
-    out[index] = value
+    with _scatter_stream(x.dtype, index):
+        out[index] = value
     return out
 
 
 def scatter_add(shape, index, values):
-    return mx.zeros(shape, dtype=values.dtype).at[index].add(values)
+    with _scatter_stream(values.dtype, index):
+        return mx.zeros(shape, dtype=values.dtype).at[index].add(values)
 
 
 def matmul(a, b):

