@@ -70,9 +70,13 @@ _group: Group | None = None
 def init(backend: str = "any") -> Group:
     """Join the processes started by the launcher and return the global group.
 
-    ``backend`` picks MLX's transport: "any" (the first that works: MPI, then ring, ...),
-    "ring", "mpi", "nccl" or "jaccl". The group uses the lucid array backend active now. Without a
-    launcher the group has size 1. Later calls return the same group. Launched as several
+    ``backend`` picks MLX's transport: "any" (the first that initialises, in MLX's order: NCCL,
+    ring, MPI, then JACCL), "ring", "mpi", "nccl" or "jaccl". The group uses the lucid array
+    backend active now. Without a launcher the group has size 1. Under a launcher that started
+    several ranks (``MLX_RANK``/``MLX_HOSTFILE``, ``MLX_IBV_DEVICES``, ``MLX_WORLD_SIZE``,
+    ``OMPI_COMM_WORLD_SIZE``, ``PMI_SIZE``) the group must join that world: a transport that
+    cannot (e.g. "nccl" on a Mac) raises RuntimeError naming the backend, this rank and the
+    world size, never a group of size 1. Later calls return the same group. Launched as several
     processes on the NumPy backend: RuntimeError (multi-process needs the mlx backend)."""
     global _group
     if not isinstance(backend, str):

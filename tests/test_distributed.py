@@ -237,6 +237,36 @@ def test_numpy_backend_runs_a_single_rank_launch(tmp_path):
     assert out.strip() == "size 1"
 
 
+# -- MLX under a launcher: strict --------------------------------------------------------------
+STRICT = ("import lucid\ntry:\n    g = lucid.distributed.init({backend!r})\n"
+          "    print('size', g.size())\nexcept RuntimeError as e:\n    print('RuntimeError:', e)\n")
+
+
+@pytest.mark.parametrize("backend", ["nccl", "mpi"])
+@pytest.mark.parametrize("ranks, rank", [(2, 1), (3, 0)])
+def test_mlx_transport_that_cannot_join_the_launch_is_an_error(mlx_only, tmp_path, backend,
+                                                               ranks, rank):
+    """A transport the launcher did not set up (NCCL, MPI here) must not give each rank a
+    silent group of one: the error names the backend, the rank and the world size."""
+    hostfile = _write_hostfile(tmp_path / "hosts.json", range(40000, 40000 + ranks))
+    out = subprocess.run([sys.executable, "-c", STRICT.format(backend=backend)],
+                         env=_launched_env(hostfile, rank, "mlx"), capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert out.startswith("RuntimeError:"), out
+    assert f"{backend!r} distributed backend" in out, out
+    assert f"rank {rank} of a world of size {ranks}" in out and "MLX_HOSTFILE=" in out, out
+
+
+def test_mlx_without_a_launcher_is_a_group_of_one(tmp_path):
+    env = _launched_env(_write_hostfile(tmp_path / "h.json", [40000]), 0, "mlx")
+    del env["MLX_RANK"], env["MLX_HOSTFILE"]
+    if "mlx" not in lucid.backends.available():
+        pytest.skip("mlx not installed")
+    out = subprocess.run([sys.executable, "-c", STRICT.format(backend="nccl")], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "size 1"
+
+
 # -- two real ranks on localhost ----------------------------------------------------------------
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]

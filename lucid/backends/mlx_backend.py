@@ -11,6 +11,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from lucid.backends import launcher
 from lucid.backends.contract import conv_output_size
 
 name = "mlx"
@@ -267,9 +268,28 @@ def compile(pure_fn):
 
 # -- collectives: mlx.core.distributed ----------------------------------------------------------
 def init_distributed(backend):
-    # Not strict: without a launcher MLX returns its singleton group of size 1 (every collective
-    # on it is the identity), so the same script runs on one process or many.
-    return mx.distributed.init(strict=False, backend=backend)
+    """MLX's global group. Without a launcher, not strict: MLX returns its singleton group of
+    size 1 (every collective on it is the identity), so the same script runs on one process or
+    many. Under a launcher that started several ranks, strict: a transport that cannot join
+    (a backend name the launcher did not set up, "nccl" on a Mac) is an error, never a silent
+    group of one per process."""
+    n = launcher.world_size()
+    if n <= 1:
+        return mx.distributed.init(strict=False, backend=backend)
+    where = (f"this process was launched as rank {launcher.rank()} of a world of size {n} "
+             f"({launcher.described()})")
+    try:
+        group = mx.distributed.init(strict=True, backend=backend)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"lucid.distributed.init(backend={backend!r}): MLX's {backend!r} distributed backend "
+            f"could not join the launched world: {where}. MLX said: {e}. Use the backend the "
+            "launcher set up (mlx.launch --backend ...; 'any' tries NCCL, ring, MPI, JACCL)") \
+            from e
+    if group.size() != n:
+        raise RuntimeError(f"lucid.distributed.init(backend={backend!r}): MLX's group has size "
+                           f"{group.size()}, but {where}")
+    return group
 
 
 def all_sum(x, group):

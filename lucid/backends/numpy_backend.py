@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -215,35 +214,10 @@ class _SingleProcess:
         return 1
 
 
-def _launched_world_size() -> int:
-    """How many ranks MLX's launchers started, read from the variables they set (1 when none):
-    ``mlx.launch`` ring and JACCL write a JSON list with one entry per rank to a file named by
-    MLX_HOSTFILE / MLX_IBV_DEVICES; its NCCL launch sets MLX_WORLD_SIZE; mpirun sets
-    OMPI_COMM_WORLD_SIZE (Open MPI) or PMI_SIZE (MPICH)."""
-    import json
-    import os
-
-    sizes = [1]
-    for var in ("MLX_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
-        value = os.environ.get(var, "")
-        if value.strip().isdigit():
-            sizes.append(int(value))
-    for var in ("MLX_HOSTFILE", "MLX_IBV_DEVICES"):
-        path = os.environ.get(var, "")
-        try:
-            with open(path) as f:
-                ranks = json.load(f)
-        except (OSError, ValueError):
-            continue                       # unset, missing or empty (a single-rank launch)
-        if isinstance(ranks, list):
-            sizes.append(len(ranks))
-    if os.environ.get("MLX_RANK", "0").strip() not in ("", "0"):
-        sizes.append(2)                    # rank 1 or above: there are at least two
-    return builtins.max(sizes)
-
-
 def init_distributed(backend):
-    n = _launched_world_size()
+    from lucid.backends import launcher
+
+    n = launcher.world_size()
     if n > 1:
         raise RuntimeError(
             f"this process was launched as one of {n} ranks, but the numpy backend runs in one "
