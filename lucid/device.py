@@ -8,8 +8,9 @@ from typing import Any
 from lucid import backends, dtypes
 
 # "cpu" and "gpu" name a backend too: the NumPy reference runs on the CPU, MLX (on a Mac) on
-# the GPU. A tensor's ``device`` reports where its backend really runs (MLX's CPU build: cpu).
-ALIASES = {"cpu": "numpy", "gpu": "mlx", "numpy": "numpy", "mlx": "mlx"}
+# the GPU. "mps" (what PyTorch calls a Mac's GPU) is MLX as "gpu" is. A tensor's ``device``
+# reports where its backend really runs (MLX's CPU build: cpu).
+ALIASES = {"cpu": "numpy", "gpu": "mlx", "mps": "mlx", "numpy": "numpy", "mlx": "mlx"}
 
 
 class Device:
@@ -27,7 +28,10 @@ class Device:
         if isinstance(other, Device):
             return (self.backend, self.type) == (other.backend, other.type)
         if isinstance(other, str):
-            return other.lower() in (self.type, self.backend, str(self))
+            key = other.lower()
+            if key == "mps":                # PyTorch's name for a Mac's GPU
+                key = "gpu" if self.backend == "mlx" else key
+            return key in (self.type, self.backend, str(self))
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -54,18 +58,18 @@ def is_name(target: Any) -> bool:
 
 def resolve(device: Any = None) -> ModuleType:
     """Backend module for a ``device=`` argument: None (the active backend), a Device, "cpu",
-    "gpu" or a backend name (an optional ":suffix" is ignored: "mlx:gpu")."""
+    "gpu", "mps" (both mlx) or a backend name (an optional ":suffix" is ignored: "mlx:gpu")."""
     if device is None:
         return backends.current()
     if isinstance(device, Device):
         return backends.load(device.backend)
     if not isinstance(device, str):
-        raise TypeError(f"device must be a str such as 'cpu', 'gpu', 'numpy' or 'mlx', got "
+        raise TypeError(f"device must be a str such as 'cpu', 'gpu', 'mps', 'numpy' or 'mlx', got "
                         f"{device!r}")
     key = device.lower().split(":")[0]
     if key not in ALIASES:
-        raise ValueError(f"unknown device {device!r}; choose 'cpu' (numpy), 'gpu' (mlx), "
-                         "'numpy' or 'mlx'")
+        raise ValueError(f"unknown device {device!r}; choose 'cpu' (numpy), 'gpu' or 'mps' "
+                         "(mlx), 'numpy' or 'mlx'")
     return backends.load(ALIASES[key])
 
 

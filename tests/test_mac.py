@@ -91,3 +91,64 @@ def test_staged_sum_keeps_gradients_and_compiles(mlx_only):
     np.testing.assert_array_equal(x.grad.numpy(), np.full((600, 2), 3.0))
     f = lucid.compile(lambda a: a.sum(axis=0))
     np.testing.assert_array_equal(f(lucid.ones(1000, 3)).numpy(), [1000.0] * 3)
+
+
+# -- device="mps" is the mlx backend wherever "gpu" is -----------------------------------------
+
+def test_mps_means_mlx_everywhere_gpu_does(mlx_only):
+    from lucid import nn
+    assert lucid.tensor([1.0], device="mps").backend == "mlx"
+    assert lucid.zeros(2, device="mps").backend == "mlx"
+    assert lucid.ones(2, device="MPS").backend == "mlx"
+    assert lucid.full((2,), 3.0, device="mps").backend == "mlx"
+    assert lucid.tensor([1.0], device="numpy").to("mps").backend == "mlx"
+    m = nn.Linear(2, 3, device="mps")
+    assert m.weight.backend == "mlx"
+    assert nn.Linear(2, 3).to("mps").weight.backend == "mlx"
+    assert nn.Linear(2, 3, device="cpu").to("mps:0").weight.backend == "mlx"
+    t = lucid.tensor([1.0], device="mps")
+    assert (t.device == "mps") == (t.device == "gpu")
+
+
+def test_unknown_device_lists_mps():
+    with pytest.raises(ValueError, match="'mps'"):
+        lucid.zeros(2, device="cuda")
+
+
+# -- why MLX is missing, and what to do ---------------------------------------------------------
+
+def test_rosetta_is_named_with_the_fix():
+    from lucid.backends import _mlx_install_hint as hint
+    msg = hint("darwin", "x86_64", "23.1.0", translated=True)
+    assert "Rosetta" in msg and "arm64 Python" in msg
+    assert "Intel Mac" in hint("darwin", "x86_64", "23.1.0", translated=False)
+
+
+def test_old_macos_is_told_why_and_what_to_do():
+    from lucid.backends import _mlx_install_hint as hint
+    msg = hint("darwin", "arm64", "22.6.0")
+    assert "macOS 14" in msg and "Darwin 22.6.0" in msg and "numpy backend" in msg
+    assert "mlx>=0.32.1" in msg
+    assert "mlx>=0.32.1" in hint("darwin", "arm64", "24.0.0")
+    assert "mlx[cpu]" in hint("linux", "x86_64", "6.1")
+
+
+def test_pyproject_installs_mlx_only_where_it_has_wheels():
+    """macOS arm64 14+ (Darwin 23+): mlx >= 0.32.1; older macOS and Intel Macs: NumPy only;
+    Linux: mlx[cpu]."""
+    import pathlib
+    tomllib = pytest.importorskip("tomllib")              # Python 3.11+
+    Requirement = pytest.importorskip("packaging.requirements").Requirement
+    root = pathlib.Path(__file__).resolve().parents[1]
+    deps = [Requirement(d) for d in tomllib.loads((root / "pyproject.toml").read_text())[
+        "project"]["dependencies"]]
+
+    def mlx_for(system, machine, release):
+        env = {"sys_platform": system, "platform_machine": machine, "platform_release": release}
+        return [str(r.specifier) + str(sorted(r.extras)) for r in deps
+                if r.name == "mlx" and r.marker is not None and r.marker.evaluate(env)]
+    assert mlx_for("darwin", "arm64", "23.0.0") == [">=0.32.1[]"]
+    assert mlx_for("darwin", "arm64", "25.2.0") == [">=0.32.1[]"]
+    assert mlx_for("darwin", "arm64", "22.6.0") == []
+    assert mlx_for("darwin", "x86_64", "23.0.0") == []
+    assert mlx_for("linux", "x86_64", "6.8.0")[0].endswith("['cpu']")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -24,12 +25,45 @@ def _check_name(name: object) -> str:
     return key
 
 
-def _mlx_install_hint() -> str:
-    if sys.platform == "darwin" and platform.machine() != "arm64":
-        return ("MLX runs only on Apple Silicon (arm64) Macs; this is an Intel Mac, so use the "
-                "numpy backend")
-    if sys.platform == "darwin":
-        return "install it with: pip install mlx"
+def _rosetta() -> bool:
+    """Whether this process is an x86-64 build translated by Rosetta 2 on an Apple-Silicon Mac
+    (macOS reports it in ``sysctl.proc_translated``; Intel Macs lack the key)."""
+    try:
+        out = subprocess.run(["sysctl", "-n", "sysctl.proc_translated"], capture_output=True,
+                             text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.strip() == "1"
+
+
+# Darwin 23 is macOS 14 (Sonoma): MLX publishes wheels for macOS 14 and later since 0.30, and
+# pyproject.toml installs it only there.
+MIN_DARWIN, MIN_MACOS = 23, "14 (Sonoma)"
+
+
+def _mlx_install_hint(system: str | None = None, machine: str | None = None,
+                      release: str | None = None, translated: bool | None = None) -> str:
+    """Why MLX is missing on this machine and what to do (arguments: for tests)."""
+    system = sys.platform if system is None else system
+    machine = platform.machine() if machine is None else machine
+    if system == "darwin":
+        if machine != "arm64":
+            if _rosetta() if translated is None else translated:
+                return ("this Python is an x86-64 build running under Rosetta on an "
+                        "Apple-Silicon Mac, and MLX runs only in arm64 processes: install an "
+                        "arm64 Python (python.org's universal2 installer, Homebrew in "
+                        "/opt/homebrew, or conda's osx-arm64), check that `python -c \"import "
+                        "platform; print(platform.machine())\"` prints arm64, then pip "
+                        "install lucid again")
+            return ("MLX runs only on Apple Silicon (arm64) Macs; this is an Intel Mac, so use "
+                    "the numpy backend")
+        release = platform.release() if release is None else release
+        major = release.split(".")[0]
+        if major.isdigit() and int(major) < MIN_DARWIN:
+            return (f"MLX's wheels need macOS {MIN_MACOS} or later and this Mac runs Darwin "
+                    f"{release} (older), so pip installed lucid without MLX; lucid runs on the "
+                    "numpy backend here. Update macOS, then: pip install 'mlx>=0.32.1'")
+        return "install it with: pip install 'mlx>=0.32.1'"
     return 'install it with: pip install "mlx[cpu]" (or "mlx[cuda]" for NVIDIA GPUs)'
 
 
