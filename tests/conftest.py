@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Parity between the backends means float32: MLX defaults MLX_ENABLE_TF32=1, and on M5-class
+# Macs and mlx[cuda] float32 matmuls and convolutions then run with TF32's 10-bit mantissa. MLX
+# reads the variable once, so it is set here, before anything imports MLX (lucid loads it
+# below); subprocesses the tests start inherit it.
+os.environ["MLX_ENABLE_TF32"] = "0"
+assert "mlx.core" not in sys.modules, "MLX was imported before tests/conftest.py set TF32 off"
+
 import pytest
 
 import lucid
@@ -19,7 +29,8 @@ except ImportError:
 
 
 def pytest_report_header(config):
-    lines = [f"lucid backends: {', '.join(AVAILABLE)}"]
+    tf32 = os.environ.get("MLX_ENABLE_TF32")
+    lines = [f"lucid backends: {', '.join(AVAILABLE)}; MLX_ENABLE_TF32={tf32}"]
     if torch is None:
         lines.append("torch oracle: not installed (pip install -e '.[oracle]', torch==2.13.0), so "
                      "the comparisons with PyTorch skip")

@@ -152,3 +152,8 @@ def test_pyproject_installs_mlx_only_where_it_has_wheels():
     assert mlx_for("darwin", "arm64", "22.6.0") == []
     assert mlx_for("darwin", "x86_64", "23.0.0") == []
     assert mlx_for("linux", "x86_64", "6.8.0")[0].endswith("['cpu']")
+
+
+def test_suite_runs_mlx_without_tf32():
+    import os
+    assert os.environ["MLX_ENABLE_TF32"] == "0"
