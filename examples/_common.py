@@ -147,6 +147,9 @@ def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
     data = lucid.data.TensorDataset(lucid.tensor(train[0]), lucid.tensor(train[1]))
     loader = lucid.data.DataLoader(data, batch_size=batch_size, shuffle=True)
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+    on_mlx = lucid.get_backend() == "mlx"
+    if on_mlx:
+        lucid.memory.reset_peak()
     model.train()
     for epoch in range(epochs):
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout, disable=None)
@@ -166,6 +169,9 @@ def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
         history["test_acc"].append(float((pred == test[1]).mean()))
         print(f"  epoch {epoch + 1}: loss {total / seen:.3f}  train acc {correct / seen:.3f}  "
               f"test acc {history['test_acc'][-1]:.3f}")
+    if on_mlx:                  # what MLX's allocator held at most (lucid.memory)
+        print(f"peak MLX memory: {lucid.memory.peak() / 2**20:.1f} MiB "
+              f"(cache now {lucid.memory.cache() / 2**20:.1f} MiB)")
     return history, pred
 
 

@@ -157,3 +157,50 @@ def test_pyproject_installs_mlx_only_where_it_has_wheels():
 def test_suite_runs_mlx_without_tf32():
     import os
     assert os.environ["MLX_ENABLE_TF32"] == "0"
+
+
+# -- lucid.memory over MLX's allocator -----------------------------------------------------------
+
+def test_memory_reports_mlx_allocator(mlx_only):
+    import mlx.core as mx
+    lucid.memory.reset_peak()
+    base = lucid.memory.active()
+    x = lucid.ones(256, 1024)                   # 1 MiB of float32
+    (x * 2.0).numpy()
+    assert lucid.memory.active() >= base
+    assert lucid.memory.peak() >= base + 2**20
+    assert lucid.memory.active() == mx.get_active_memory()
+    assert isinstance(lucid.memory.cache(), int) and lucid.memory.cache() >= 0
+    lucid.memory.clear_cache()
+    assert lucid.memory.cache() == 0
+    del x
+
+
+def test_memory_limits_return_the_previous_limit(mlx_only):
+    first = lucid.memory.set_cache_limit(2**20)
+    try:
+        assert lucid.memory.set_cache_limit(2**21) == 2**20
+    finally:
+        lucid.memory.set_cache_limit(first)
+    first = lucid.memory.set_memory_limit(2**33)
+    try:
+        assert lucid.memory.set_memory_limit(first) == 2**33
+    finally:
+        lucid.memory.set_memory_limit(first)
+
+
+def test_memory_limit_arguments_are_checked(mlx_only):
+    with pytest.raises(ValueError, match=">= 0, got -1"):
+        lucid.memory.set_cache_limit(-1)
+    with pytest.raises(TypeError, match="int, got 1.5"):
+        lucid.memory.set_memory_limit(1.5)
+    with pytest.raises(TypeError, match="True"):
+        lucid.memory.set_cache_limit(True)
+
+
+@pytest.mark.parametrize("fn, args", [("active", ()), ("peak", ()), ("cache", ()),
+                                      ("reset_peak", ()), ("clear_cache", ()),
+                                      ("set_cache_limit", (0,)), ("set_memory_limit", (2**30,))])
+def test_memory_on_numpy_says_what_it_cannot_report(numpy_backend, fn, args):
+    with pytest.raises(NotImplementedError, match="'numpy'"):
+        getattr(lucid.memory, fn)(*args)

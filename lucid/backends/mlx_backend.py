@@ -294,3 +294,32 @@ def init_distributed(backend):
 
 def all_sum(x, group):
     return mx.distributed.all_sum(x, group=group)
+
+
+# -- memory: MLX's allocator (lucid.memory) ------------------------------------------------------
+def memory_active() -> int:
+    return int(mx.get_active_memory())
+
+
+def memory_peak() -> int:
+    return int(mx.get_peak_memory())
+
+
+def memory_cache() -> int:
+    return int(mx.get_cache_memory())
+
+
+def memory_reset_peak() -> None:
+    mx.reset_peak_memory()
+
+
+def memory_clear_cache() -> None:
+    mx.clear_cache()
+
+
+def memory_set_cache_limit(limit: int) -> int:
+    return int(mx.set_cache_limit(limit))
+
+
+def memory_set_memory_limit(limit: int) -> int:
+    return int(mx.set_memory_limit(limit))
