@@ -323,3 +323,32 @@ def memory_set_cache_limit(limit: int) -> int:
 
 def memory_set_memory_limit(limit: int) -> int:
     return int(mx.set_memory_limit(limit))
+
+
+# -- devices (lucid.selfcheck) -------------------------------------------------------------------
+def devices() -> list[str]:
+    """The devices MLX can compute on here: "cpu" always, "gpu" with Metal or CUDA."""
+    cuda = getattr(mx, "cuda", None)
+    gpu = mx.metal.is_available() or (cuda is not None and cuda.is_available())
+    return ["cpu", "gpu"] if gpu else ["cpu"]
+
+
+def on_device(name: str) -> Any:
+    """Context manager: MLX ops made inside it run on device ``name`` ("cpu" or "gpu")."""
+    return mx.stream(mx.gpu if name == "gpu" else mx.cpu)
+
+
+def describe() -> dict[str, str]:
+    """MLX's version and what it computes on, for reports."""
+    info: dict[str, str] = {"mlx": str(getattr(mx, "__version__", "?"))}
+    cuda = getattr(mx, "cuda", None)
+    info["gpu"] = ("metal" if mx.metal.is_available() else
+                   "cuda" if cuda is not None and cuda.is_available() else "none")
+    try:
+        dev = mx.device_info()
+        info["device_name"] = str(dev.get("device_name", ""))
+        if "memory_size" in dev:
+            info["memory_gb"] = f"{int(dev['memory_size']) / 2**30:.0f}"
+    except (AttributeError, RuntimeError):
+        pass
+    return info
