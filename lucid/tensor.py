@@ -379,16 +379,18 @@ def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     """Run ``fn_cls`` forward on the inputs' arrays and, if any input needs grad, record it.
 
     Non-differentiable tensor arguments (class targets, masks, counts) are passed as options
-    holding Tensors, alone or in a tuple/list: they pass the same backend check as the inputs
-    and reach ``forward`` as arrays. A raw array option of another backend's array library is
-    refused too, so no op can take an array of another backend past this check."""
+    holding Tensors: they pass the same backend check as the inputs and reach ``forward`` as
+    arrays. A raw array option from another backend's array library is refused too, so no op
+    can take an array of another backend past this check."""
     first = inputs[0]
     be = first._be
     for t in inputs:
         if t._be is not be:
             first._same_backend(t)
-    if options:
-        options = _unwrap_options(first, fn_cls, options)
+    for value in options.values():           # inline: this runs on every op
+        if type(value) not in _PLAIN:
+            options = _unwrap_options(first, fn_cls, options)
+            break
     needs = tuple([t.requires_grad for t in inputs])
     record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
@@ -414,18 +416,19 @@ def _unwrap_option(first: Tensor, fn_cls: type, key: str, value: Any) -> Any:
     return value
 
 
+# option types that are never arrays: a set lookup of the exact type is the cheapest test
+_PLAIN = frozenset({int, float, bool, str, type(None), slice, tuple, list})
+
+
 def _unwrap_options(first: Tensor, fn_cls: type, options: dict) -> dict:
-    """The options with every Tensor (top level or in a tuple/list) checked against the
-    inputs' backend and replaced by its array."""
-    out = {}
+    """The options with every Tensor checked against the inputs' backend and replaced by its
+    array. Tensor arguments travel as top-level options
+    (tuples and lists hold axes, shapes, index items, out-lists: not walked, as this runs on
+    every op)."""
+    out = dict(options)
     for key, value in options.items():
-        if isinstance(value, (tuple, list)):
-            items = [_unwrap_option(first, fn_cls, key, v) for v in value]
-            if any(a is not b for a, b in zip(items, value)):      # else keep the object
-                value = items if isinstance(value, list) else tuple(items)
-        else:
-            value = _unwrap_option(first, fn_cls, key, value)
-        out[key] = value
+        if type(value) not in _PLAIN:
+            out[key] = _unwrap_option(first, fn_cls, key, value)
     return out
 
 
