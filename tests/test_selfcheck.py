@@ -51,25 +51,38 @@ def test_selfcheck_restores_backend_and_random_stream(mlx_only, monkeypatch):
     assert (lucid.random.rand(3).numpy() == want).all()
 
 
+# each primitive's positional parameters after (input, weight), as MLX 0.32 orders them
+POSITIONAL = {
+    "conv_general": ("stride", "padding", "kernel_dilation", "input_dilation", "groups", "flip"),
+    "conv1d": ("stride", "padding", "dilation", "groups"),
+    "conv2d": ("stride", "padding", "dilation", "groups"),
+    "conv3d": ("stride", "padding", "dilation", "groups"),
+    "conv_transpose1d": ("stride", "padding", "dilation", "output_padding", "groups"),
+    "conv_transpose2d": ("stride", "padding", "dilation", "output_padding", "groups"),
+    "conv_transpose3d": ("stride", "padding", "dilation", "output_padding", "groups"),
+}
+
+
 def _perturb_strided_grouped(monkeypatch):
     """Make MLX's conv primitives wrong (x1.05) only for calls that are grouped and strided
-    (stride or input dilation > 1): the dx of a strided grouped conv, Metal's bug before 0.32."""
+    (stride or input dilation > 1): the dx of a strided grouped conv, Metal's bug before 0.32,
+    whichever primitive lucid's conv calls."""
     import mlx.core as mx
 
     def many(v):
         return list(v) if isinstance(v, (list, tuple)) else [v]
 
-    for name in ("conv_general", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
-                 "conv_transpose2d", "conv_transpose3d"):
+    for name, names in POSITIONAL.items():
         real = getattr(mx, name, None)
         if real is None:
             continue
 
-        def wrong(*args, _real=real, **kw):
+        def wrong(*args, _real=real, _names=names, **kw):
             out = _real(*args, **kw)
-            strided = any(s > 1 for s in many(kw.get("stride", 1))) or any(
-                d > 1 for d in many(kw.get("input_dilation", 1)))
-            return out * 1.05 if kw.get("groups", 1) > 1 and strided else out
+            given = dict(zip(_names, args[2:]), **kw)
+            strided = any(s > 1 for s in many(given.get("stride", 1))) or any(
+                d > 1 for d in many(given.get("input_dilation", 1)))
+            return out * 1.05 if given.get("groups", 1) > 1 and strided else out
         monkeypatch.setattr(mx, name, wrong)
 
 
