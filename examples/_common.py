@@ -169,10 +169,15 @@ def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
         history["test_acc"].append(float((pred == test[1]).mean()))
         print(f"  epoch {epoch + 1}: loss {total / seen:.3f}  train acc {correct / seen:.3f}  "
               f"test acc {history['test_acc'][-1]:.3f}")
-    if on_mlx:                  # what MLX's allocator held at most (lucid.memory)
-        print(f"peak MLX memory: {lucid.memory.peak() / 2**20:.1f} MiB "
-              f"(cache now {lucid.memory.cache() / 2**20:.1f} MiB)")
+    if on_mlx:
+        print(peak_memory_line())
     return history, pred
+
+
+def peak_memory_line() -> str:
+    """What MLX's allocator held at most since the last ``lucid.memory.reset_peak()``."""
+    return (f"peak MLX memory: {lucid.memory.peak() / 2**20:.1f} MiB "
+            f"(cache now {lucid.memory.cache() / 2**20:.1f} MiB)")
 
 
 def confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from _common import (
     choose_backend,
     confusion,
     example_parser,
+    peak_memory_line,
     print_report,
     save_confusion,
     save_curves,
@@ -123,6 +124,9 @@ def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
     sampler = DistributedSampler(data, shuffle=True, seed=0)
     loader = DataLoader(data, batch_size=batch, sampler=sampler, drop_last=True)
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+    on_mlx = lucid.get_backend() == "mlx"
+    if on_mlx:
+        lucid.memory.reset_peak()
     for epoch in range(epochs):
         model.train()
         sampler.set_epoch(epoch)
@@ -142,6 +146,8 @@ def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
         say(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.3f}  train acc "
             f"{history['train_acc'][-1]:.3f}  test acc {history['test_acc'][-1]:.3f}  "
             f"(all ranks)")
+    if on_mlx:
+        say(peak_memory_line() + " on rank 0")
     return history
 
 
