@@ -135,14 +135,15 @@ def _zero_biases_unit_batchnorm(model: Module) -> None:
 
 def eegnet_keras(n_chans: int, n_outputs: int, n_times: int, *, F1: int = 8, D: int = 2,
                  F2: int = 16, kernel_length: int = 64, dropout_rate: float = 0.5,
-                 norm_rate: float = 0.25) -> Sequential:
+                 norm_rate: float = 0.25, depthwise_max_norm: float = 1.0) -> Sequential:
     """The canonical EEGNet-8,2 of Lawhern et al. 2018 as the authors' Keras code
     (arl-eegmodels ``EEGNet``) builds it, returning logits (the Keras model ends in a softmax;
     use ``F.cross_entropy`` on these). Input (N, n_chans, n_times), output (N, n_outputs).
 
     block 1: Conv2d(1, F1, (1, kernel_length), 'same', no bias) -> BatchNorm -> depthwise
-    ConstrainedConv2d(F1, F1·D, (n_chans, 1), groups=F1, no bias, max-norm 1.0 over axes
-    (1, 2, 3): one norm per output filter) -> BatchNorm -> ELU -> AvgPool (1, 4) -> Dropout;
+    ConstrainedConv2d(F1, F1·D, (n_chans, 1), groups=F1, no bias, max-norm
+    ``depthwise_max_norm`` (the paper's 1.0) over axes (1, 2, 3): one norm per output filter)
+    -> BatchNorm -> ELU -> AvgPool (1, 4) -> Dropout;
     block 2: separable conv (depthwise (1, 16) 'same' then pointwise 1×1 to F2, no bias) ->
     BatchNorm -> ELU -> AvgPool (1, 8) -> Dropout; Flatten; Linear(F2·(n_times // 32),
     n_outputs) under max-norm ``norm_rate`` per output unit (each row of the (out, in) weight).
@@ -166,7 +167,8 @@ def eegnet_keras(n_chans: int, n_outputs: int, n_times: int, *, F1: int = 8, D: 
 
     temporal = Conv2d(1, F1, (1, kernel_length), padding="same", bias=False)
     depthwise = ConstrainedConv2d(F1, F1 * D, (n_chans, 1), groups=F1, bias=False,
-                                  max_norm=1.0, axis_norm=(1, 2, 3), enforce="post_step")
+                                  max_norm=depthwise_max_norm, axis_norm=(1, 2, 3),
+                                  enforce="post_step")
     sep_depth = Conv2d(F1 * D, F1 * D, (1, 16), padding="same", groups=F1 * D, bias=False)
     sep_point = Conv2d(F1 * D, F2, 1, bias=False)
     dense = ConstrainedLinear(F2 * (n_times // 32), n_outputs, max_norm=norm_rate,
