@@ -47,7 +47,7 @@ CLASSIFIER_MAX_NORM = 0.25      # EEGNet's bound on its dense classifier
 
 
 def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
-                     noise_uv: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+                     noise_uv: float = 6.0, head: int = 1234) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic ERP trials. Returns x (N, 8, 128) float32 in units of 10 µV and y (N,) int64
     (1 = target, with a P300), classes balanced and shuffled."""
     rng = np.random.default_rng(seed)
@@ -60,8 +60,9 @@ def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
     ar[..., 0] = white[..., 0]
     for k in range(1, t):
         ar[..., k] = 0.9 * ar[..., k - 1] + np.sqrt(1 - 0.81) * white[..., k]
-    # One fixed "head": the same volume-conduction mixing for every trial and every split.
-    mixing = np.eye(c) + 0.4 * np.random.default_rng(1234).standard_normal((c, c)) / np.sqrt(c)
+    # One fixed "head": the same volume-conduction mixing for every trial and every split
+    # (another ``head`` seed stands for another subject).
+    mixing = np.eye(c) + 0.4 * np.random.default_rng(head).standard_normal((c, c)) / np.sqrt(c)
     x = noise_uv * np.einsum("ij,njt->nit", mixing, ar)
     phase = rng.uniform(0, 2 * np.pi, (n_trials, 1, 1))
     x += 5.0 * ALPHA_TOPO[None, :, None] * np.sin(2 * np.pi * 10 * time_s + phase)

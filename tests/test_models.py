@@ -4,13 +4,19 @@ five Adam steps agree); eegnet_keras and MISLnet by structure, shapes and constr
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
-from braindecode_oracle import models as braindecode_models
 
 import lucid
 from lucid import models, nn
 from lucid.nn import functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "examples"))
+from _braindecode import models as braindecode_models
 
 torch = pytest.importorskip("torch")
 BD = braindecode_models()

@@ -1,10 +1,11 @@
-"""braindecode as a test oracle, imported so that a broken torchaudio does not stop it.
+"""Importing braindecode's models where its torchaudio dependency cannot load (used by
+examples/eeg_finetune.py and, as the oracle, by tests/test_models.py).
 
 braindecode imports torchaudio at package import, but its EEGNet, ShallowFBCSPNet and Deep4Net
 never call it. Next to the CPU torch wheel pip picks a torchaudio whose C extension fails to
 load, so when ``import torchaudio`` fails, torchaudio is replaced by an empty stand-in (any
-attribute is a placeholder class) for the duration of the import. ``models()`` returns
-braindecode.models, or None when braindecode (or torch) is not installed."""
+attribute is a placeholder class) for the import. ``models()`` returns braindecode.models, or
+None when braindecode (or torch) is not installed."""
 
 from __future__ import annotations
 
