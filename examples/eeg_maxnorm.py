@@ -6,11 +6,13 @@ activity (AR(1) noise mixed across channels, plus a posterior 10 Hz alpha rhythm
 and the same sensory N100/P200 response; "target" trials add a P300, a positive wave near 300 ms
 (latency jittered trial to trial) strongest over Pz/Cz. The task: target vs non-target.
 
-The model follows EEGNet (Lawhern et al., 2018): a temporal Conv2d, then a depthwise spatial
-filter across all channels, ``ConstrainedConv2d(F1, D·F1, (C, 1), groups=F1, max_norm=...)``,
-whose per-filter L2 norm is clipped to ``MAX_NORM`` after every optimizer step, then a separable
-conv, average pooling and, as in EEGNet, a max-norm classifier: ``ConstrainedLinear(...,
-max_norm=CLASSIFIER_MAX_NORM)`` (selfeeg's ConstrainedDense: each output unit's input weights).
+The model is ``lucid.models.eegnet_keras``, the EEGNet-8,2 of Lawhern et al. (2018) as the
+authors' Keras code builds it: a temporal Conv2d, then a depthwise spatial filter across all
+channels, ``ConstrainedConv2d(F1, D·F1, (C, 1), groups=F1, max_norm=...)``, whose per-filter L2
+norm is clipped to ``MAX_NORM`` after every optimizer step, then a separable conv, average
+pooling and a max-norm classifier, ``ConstrainedLinear(..., max_norm=CLASSIFIER_MAX_NORM)``
+(each output unit's input weights). Here the temporal kernel is 32 taps (a quarter second) and
+dropout 0.25, the paper's settings for within-subject training.
 
     python examples/eeg_maxnorm.py [--backend numpy|mlx] [--quick] [--out DIR]
 """
@@ -32,7 +34,7 @@ from _common import (
     train_and_report,
 )
 
-from lucid import nn
+from lucid import models, nn
 
 CHANNELS = ["Fz", "C3", "Cz", "C4", "P3", "Pz", "P4", "Oz"]
 FS = 128                  # samples per second; one epoch is 1 s
@@ -45,8 +47,8 @@ CLASSIFIER_MAX_NORM = 0.25      # EEGNet's bound on its dense classifier
 
 
 def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
-                     noise_uv: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic ERP trials. Returns x (N, 1, 8, 128) float32 in units of 10 µV and y (N,) int64
+                     noise_uv: float = 6.0, head: int = 1234) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic ERP trials. Returns x (N, 8, 128) float32 in units of 10 µV and y (N,) int64
     (1 = target, with a P300), classes balanced and shuffled."""
     rng = np.random.default_rng(seed)
     c, t = len(CHANNELS), FS
@@ -58,8 +60,9 @@ def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
     ar[..., 0] = white[..., 0]
     for k in range(1, t):
         ar[..., k] = 0.9 * ar[..., k - 1] + np.sqrt(1 - 0.81) * white[..., k]
-    # One fixed "head": the same volume-conduction mixing for every trial and every split.
-    mixing = np.eye(c) + 0.4 * np.random.default_rng(1234).standard_normal((c, c)) / np.sqrt(c)
+    # One fixed "head": the same volume-conduction mixing for every trial and every split
+    # (another ``head`` seed stands for another subject).
+    mixing = np.eye(c) + 0.4 * np.random.default_rng(head).standard_normal((c, c)) / np.sqrt(c)
     x = noise_uv * np.einsum("ij,njt->nit", mixing, ar)
     phase = rng.uniform(0, 2 * np.pi, (n_trials, 1, 1))
     x += 5.0 * ALPHA_TOPO[None, :, None] * np.sin(2 * np.pi * 10 * time_s + phase)
@@ -71,33 +74,25 @@ def make_erp_dataset(n_trials: int, seed: int, p300_uv: float = 8.0,
     latency = 0.30 + rng.uniform(-0.04, 0.04, (n_trials, 1, 1))
     p300 = p300_uv * np.exp(-((time_s - latency) / 0.06) ** 2)
     x += y[:, None, None] * P300_TOPO[None, :, None] * p300
-    return (x[:, None] / 10.0).astype(np.float32), y.astype(np.int64)
+    return (x / 10.0).astype(np.float32), y.astype(np.int64)
 
 
 def build_model(f1: int = 8, depth: int = 2, f2: int = 16) -> nn.Sequential:
-    """EEGNet-style: (N, 1, 8, 128) -> (N, 2) logits."""
-    c = len(CHANNELS)
-    return nn.Sequential(
-        nn.Conv2d(1, f1, (1, 32), padding="same", bias=False), nn.BatchNorm2d(f1),
-        nn.ConstrainedConv2d(f1, f1 * depth, (c, 1), groups=f1, bias=False, max_norm=MAX_NORM,
-                             enforce="post_step"),
-        nn.BatchNorm2d(f1 * depth), nn.ELU(), nn.AvgPool2d((1, 4)), nn.Dropout(0.25),
-        nn.Conv2d(f1 * depth, f1 * depth, (1, 16), padding="same", groups=f1 * depth, bias=False),
-        nn.Conv2d(f1 * depth, f2, 1, bias=False), nn.BatchNorm2d(f2), nn.ELU(),
-        nn.AvgPool2d((1, 8)), nn.Dropout(0.25),
-        nn.Flatten(),
-        nn.ConstrainedLinear(f2 * (FS // 32), 2, max_norm=CLASSIFIER_MAX_NORM, enforce="post_step"))
+    """EEGNet-8,2 (``lucid.models.eegnet_keras``): (N, 8, 128) -> (N, 2) logits."""
+    return models.eegnet_keras(len(CHANNELS), 2, FS, F1=f1, D=depth, F2=f2, kernel_length=32,
+                               dropout_rate=0.25, norm_rate=CLASSIFIER_MAX_NORM,
+                               depthwise_max_norm=MAX_NORM)
 
 
 def spatial_norms(model: nn.Sequential) -> np.ndarray:
     """L2 norm of every spatial filter (over axes 1, 2, 3 of the depthwise weight), (D·F1,)."""
-    w = model[2].weight.numpy().astype(np.float64)
+    w = model.block1.conv_depthwise.weight.numpy().astype(np.float64)
     return np.sqrt((w ** 2).sum(axis=(1, 2, 3)))
 
 
 def classifier_norms(model: nn.Sequential) -> np.ndarray:
     """L2 norm of each output unit's input weights in the classifier (over axis 1), (2,)."""
-    w = model[-1].weight.numpy().astype(np.float64)
+    w = model.dense.weight.numpy().astype(np.float64)
     return np.sqrt((w ** 2).sum(axis=1))
 
 
@@ -114,13 +109,13 @@ def save_eeg_figures(out: str, x: np.ndarray, y: np.ndarray, model: nn.Sequentia
     pz = CHANNELS.index("Pz")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, name in ((0, "non-target"), (1, "target")):
-        ax.plot(t_ms, 10 * x[y == label, 0, pz].mean(axis=0), label=name)
+        ax.plot(t_ms, 10 * x[y == label, pz].mean(axis=0), label=name)
     ax.set_xlabel("time after stimulus (ms)"), ax.set_ylabel("µV at Pz")
     ax.set_title("synthetic ERP, class averages"), ax.legend()
     paths = [os.path.join(out, "erp.png")]
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
-    w = model[2].weight.numpy()[:, 0, :, 0]
+    w = model.block1.conv_depthwise.weight.numpy()[:, 0, :, 0]
     norms = spatial_norms(model)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
     lim = float(np.abs(w).max())

@@ -14,6 +14,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 sys.path.insert(0, EXAMPLES)
 
 import digits
+import eeg_finetune
 import eeg_maxnorm
 import manipulation_detection as md
 from _common import predict
@@ -55,6 +56,26 @@ def test_eeg_maxnorm_quick(backend, tmp_path):
     np.testing.assert_allclose(eeg_maxnorm.spatial_norms(model), result["norms"], rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def braindecode_checkpoint(tmp_path_factory):
+    """The fine-tune example's first step, once: braindecode's EEGNet trained with torch."""
+    if eeg_finetune.braindecode_models() is None:
+        pytest.skip("torch and braindecode (the eeg-oracle extra) are not installed")
+    path = str(tmp_path_factory.mktemp("bd") / "braindecode_eegnet.safetensors")
+    acc = eeg_finetune.pretrain_with_braindecode(path, 800, 6, seed=0)
+    assert acc >= 0.7
+    return path
+
+
+def test_eeg_finetune_quick(backend, tmp_path, braindecode_checkpoint):
+    result = _run(eeg_finetune, backend, tmp_path, "--checkpoint", braindecode_checkpoint)
+    assert result["logits_diff"] < 1e-5          # the loaded model is the torch model
+    assert result["accuracy"] >= 0.75
+    assert result["accuracy"] >= result["accuracy_before"] - 0.02
+    _, acc = _reloaded_accuracy(eeg_finetune, result)
+    assert acc == result["accuracy"]
+
+
 def test_no_compile_matches_compiled(backend, tmp_path, capsys):
     """--no-compile runs the same step eagerly: the same losses per epoch (float32 rounding on
     MLX, where the compiled graph may fuse differently; identical on NumPy)."""
@@ -80,6 +101,6 @@ def test_default_backend_is_said(tmp_path, capsys, monkeypatch):
 
 
 def test_examples_reject_bad_epochs(tmp_path):
-    for module in (md, digits, eeg_maxnorm):
+    for module in (md, digits, eeg_maxnorm, eeg_finetune):
         with pytest.raises(SystemExit):
             module.main(["--backend", "numpy", "--epochs", "0", "--out", str(tmp_path)])
