@@ -59,6 +59,23 @@ class ParametrizationList(Module):
     def append(self, fn: Module) -> None:
         self.add_module(str(len(self._modules)), fn)
 
+    def __len__(self) -> int:
+        """The number of parametrizations in the chain (``original`` is not one of them)."""
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        """The i-th parametrization (negative i counts from the end), as in PyTorch."""
+        mods = list(self._modules.values())
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"parametrizations are indexed by int, got {type(i).__name__}")
+        if not -len(mods) <= i < len(mods):
+            raise IndexError(f"parametrization index {i} is out of range for {len(mods)} "
+                             f"parametrization(s)")
+        return mods[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
     def forward(self) -> Tensor:
         w: Tensor = self.original
         for fn in self._modules.values():
@@ -80,9 +97,17 @@ class _InPlace:
     """A module's in-place constraint chains: name -> (timing, [fn, ...]) and the pre-forward
     hook handle."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: Module) -> None:
+        self.module = module
         self.chains: dict[str, tuple[str, list[Callable[[Tensor], Tensor]]]] = {}
         self.hook: Any = None
+
+    def __setstate__(self, state: dict) -> None:
+        """A copied or unpickled module's chains: its post_step ones join the registry that
+        optimizers consult, as the original's did."""
+        self.__dict__.update(state)
+        if any(t == "post_step" for t, _ in self.chains.values()):
+            _post_step_modules.add(self.module)
 
 
 def _in_place(module: Module) -> _InPlace | None:
@@ -92,7 +117,7 @@ def _in_place(module: Module) -> _InPlace | None:
 def _in_place_made(module: Module) -> _InPlace:
     state = _in_place(module)
     if state is None:
-        state = module._in_place_constraints = _InPlace()
+        state = module._in_place_constraints = _InPlace(module)
     return state
 
 
@@ -124,6 +149,8 @@ def register_parametrization(module: Module, name: str, constraint: Callable[[Te
     if current is not None and current != enforce:
         raise ValueError(f"{name!r} is already constrained with enforce={current!r}; every "
                          f"constraint on one tensor uses one timing, got enforce={enforce!r}")
+    fn = _as_module(constraint) if enforce == "forward" else constraint
+    _check_output(fn, plist() if plist is not None else module._parameters[name], name)
     if enforce == "forward":
         if plist is None:
             if "parametrizations" not in module._modules:
@@ -131,10 +158,28 @@ def register_parametrization(module: Module, name: str, constraint: Callable[[Te
             original = module._parameters.pop(name)
             plist = ParametrizationList(original)
             module.parametrizations.add_module(name, plist)
-        plist.append(_as_module(constraint))
+        plist.append(fn)
+        module.parametrizations.train(module.training)   # the chain takes its module's mode
         return module
     _add_in_place(module, name, constraint, enforce)
     return module
+
+
+def _check_output(fn: Callable[[Tensor], Tensor], value: Tensor, name: str) -> None:
+    """PyTorch's rule, checked once at registration (under no_grad, before anything changes):
+    the callable must give a Tensor of the value's shape and dtype. A ``lambda w: w[:-1]`` on a
+    Linear(3, 4) weight would otherwise silently make the layer a Linear(3, 3)."""
+    with no_grad():
+        out = fn(value)
+    if not isinstance(out, Tensor):
+        raise ValueError(f"a parametrization of {name!r} must return a Tensor, got "
+                         f"{type(out).__name__}")
+    if out.shape != value.shape:
+        raise ValueError(f"a parametrization may not change the shape of {name!r}: "
+                         f"{value.shape} became {out.shape}")
+    if out.dtype != value.dtype:
+        raise ValueError(f"a parametrization may not change the dtype of {name!r}: "
+                         f"{value.dtype} became {out.dtype}")
 
 
 def _add_in_place(module: Module, name: str, fn: Any, enforce: str) -> None:
@@ -143,7 +188,7 @@ def _add_in_place(module: Module, name: str, fn: Any, enforce: str) -> None:
     if enforce == "post_step":
         _post_step_modules.add(module)
     elif state.hook is None:
-        state.hook = module.register_forward_pre_hook(lambda m, args: project_pre_forward(m))
+        state.hook = module.register_forward_pre_hook(_pre_forward_hook)
     _project(module, name, state.chains[name][1])
 
 
@@ -228,6 +273,11 @@ def project_post_step(module: Module, updated: set[int] | None = None) -> None:
         p = module._parameters.get(name)
         if timing == "post_step" and p is not None and (updated is None or id(p) in updated):
             _project(module, name, fns)
+
+
+def _pre_forward_hook(module: Module, args: tuple) -> None:
+    """The pre_forward timing's hook (a named function, so a module that has it pickles)."""
+    project_pre_forward(module)
 
 
 def project_pre_forward(module: Module) -> None:
