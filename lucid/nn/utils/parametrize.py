@@ -172,7 +172,7 @@ def _check_output(fn: Callable[[Tensor], Tensor], value: Tensor, name: str) -> N
     with no_grad():
         out = fn(value)
     if not isinstance(out, Tensor):
-        raise ValueError(f"a parametrization of {name!r} must return a Tensor, got "
+        raise ValueError(f"a parametrization of {name!r} must return a Tensor, got "  # noqa: TRY004
                          f"{type(out).__name__}")
     if out.shape != value.shape:
         raise ValueError(f"a parametrization may not change the shape of {name!r}: "
