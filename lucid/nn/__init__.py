@@ -6,6 +6,7 @@ from lucid.nn.layers.constrained_conv import ConstrainedConv2d
 from lucid.nn.layers.constrained_linear import ConstrainedLinear
 from lucid.nn.layers.container import ModuleList, Sequential
 from lucid.nn.layers.conv import Conv2d, ConvTranspose2d
+from lucid.nn.layers.feature_norm import GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from lucid.nn.layers.linear import Flatten, Identity, Linear
 from lucid.nn.layers.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from lucid.nn.layers.normalization import BatchNorm2d
@@ -27,7 +28,11 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GroupNorm",
     "Identity",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "MSELoss",

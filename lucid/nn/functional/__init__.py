@@ -14,6 +14,7 @@ from lucid.nn.functional.activation import (
                                             tanh,
 )
 from lucid.nn.functional.conv import conv2d, conv_transpose2d
+from lucid.nn.functional.feature_norm import group_norm, instance_norm, layer_norm
 from lucid.nn.functional.loss import (
                                             binary_cross_entropy_with_logits,
                                             cross_entropy,
@@ -35,6 +36,9 @@ __all__ = [
                                             "dropout",
                                             "elu",
                                             "gelu",
+                                            "group_norm",
+                                            "instance_norm",
+                                            "layer_norm",
                                             "leaky_relu",
                                             "linear",
                                             "log_softmax",
