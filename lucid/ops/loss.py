@@ -80,3 +80,32 @@ class ClassLoss(Function):
         if self.reduction == "mean":
             g = be.divide(g, self.count)
         return be.multiply(d, g)
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise −(t·log x + (1 − t)·log(1 − x)) of probabilities x, each log clamped at
+    −100 (PyTorch's rule: x = 0 or 1 gives a finite loss). Gradients as PyTorch's:
+    d/dx = (x − t) / max(x·(1 − x), 1e-12), d/dt = log(1 − x) − log x (both clamped)."""
+
+    def forward(self, x, t):
+        be = self.be
+        log_x, log_1mx = _clamped_log(be, x), _clamped_log(be, be.subtract(1.0, x))
+        self.save_for_backward(x, t, log_x, log_1mx)
+        return be.multiply(be.add(be.multiply(t, log_x),
+                                  be.multiply(be.subtract(1.0, t), log_1mx)), -1.0)
+
+    def backward(self, g):
+        x, t, log_x, log_1mx = self.saved
+        be = self.be
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            denom = be.maximum(be.multiply(x, be.subtract(1.0, x)), 1e-12)
+            gx = be.multiply(g, be.divide(be.subtract(x, t), denom))
+        if self.needs_input_grad[1]:
+            gt = be.multiply(g, be.subtract(log_1mx, log_x))
+        return gx, gt
+
+
+def _clamped_log(be, x):
+    """max(log x, −100), without taking the log of 0 (1e-44 is below e^-100 in float32)."""
+    return be.maximum(be.log(be.maximum(x, 1e-44)), -100.0)
