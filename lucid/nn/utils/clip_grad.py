@@ -15,12 +15,16 @@ from lucid.functions import maximum, minimum, stack
 from lucid.tensor import Tensor
 
 
-def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+def _params(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for p in params:
         if not isinstance(p, Tensor):
             raise TypeError(f"gradient clipping takes Tensors (parameters), got "
                             f"{type(p).__name__}")
+    return params
+
+
+def _grads(params: list[Tensor]) -> list[Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
@@ -42,9 +46,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     as in PyTorch."""
     max_norm = _number(max_norm, "max_norm")
     norm_type = _number(norm_type, "norm_type")
-    grads = _grads(parameters)
-    if not grads:
-        return Tensor(0.0)
+    params = _params(parameters)
+    grads = _grads(params)
+    if not grads:                     # on the parameters' backend when there are any
+        return Tensor(0.0, device=params[0].backend if params else None)
     with autograd.no_grad():
         if math.isinf(norm_type) and norm_type > 0:
             norms = [g.abs().max() for g in grads]
@@ -83,5 +88,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     if clip_value < 0:
         raise ValueError(f"clip_value must be >= 0, got {clip_value}")
     with autograd.no_grad():
-        for g in _grads(parameters):
+        for g in _grads(_params(parameters)):
             g._set_data(maximum(minimum(g, clip_value), -clip_value).astype(g.dtype).data)

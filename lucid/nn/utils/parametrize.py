@@ -175,6 +175,8 @@ def register_parametrization(module: Module, name: str, constraint: Callable[[Te
         raise ValueError(f"{name!r} is already constrained with enforce={current!r}; every "
                          f"constraint on one tensor uses one timing, got enforce={enforce!r}")
     fn = _as_module(constraint) if enforce == "forward" else constraint
+    if isinstance(fn, Module):
+        fn.train(module.training)          # the check below already runs in the module's mode
     if enforce == "forward" and plist is None and hasattr(fn, "right_inverse"):
         original = _split(fn, module._parameters[name])
         with no_grad():
