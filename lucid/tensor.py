@@ -234,6 +234,40 @@ class Tensor(TensorMethods):
         for i in range(len(self)):
             yield self[i]
 
+    # -- copying and pickling ----------------------------------------------------------------
+    # A tensor holds its backend as a module object, which pickle cannot store: a pickled tensor
+    # is (backend name, NumPy array, requires_grad), rebuilt on the same backend. The gradient
+    # and the graph are not pickled (PyTorch drops them too); deepcopy keeps ``.grad``.
+    def __getstate__(self) -> dict:
+        if self._ctx is not None:
+            raise RuntimeError("only leaf tensors (not the result of an op that records a "
+                               "graph) can be pickled; pickle t.detach() instead")
+        tracing.forbid_host_read("pickling a tensor")
+        return {"backend": self._be.name, "data": self._be.to_numpy(self.data),
+                "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state: dict) -> None:
+        be = backends.load(state["backend"])
+        data = state["data"]
+        self._init(be.asarray(data, str(data.dtype)), be, False, None)
+        self.requires_grad = bool(state["requires_grad"])
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """An independent leaf with the same values, backend, requires_grad and (a copy of)
+        ``.grad``. Arrays are never written in place (``_set_data`` replaces them), so the copy
+        may start from the same array: a later write to either tensor leaves the other alone."""
+        if self._ctx is not None:
+            raise RuntimeError("only leaf tensors (made by the user, not by an op that records "
+                               "a graph) support deepcopy, as in PyTorch; deepcopy t.detach()")
+        t = type(self).__new__(type(self))
+        memo[id(self)] = t
+        t._init(self.data, self._be, False, None)
+        t.requires_grad = self.requires_grad
+        t._ready = self._ready
+        if self.grad is not None:
+            t.grad = self.grad.__deepcopy__(memo)
+        return t
+
     # -- helpers -----------------------------------------------------------------------------
     def _same_backend(self, other: Tensor) -> None:
         if other._be is not self._be:

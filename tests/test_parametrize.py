@@ -341,3 +341,34 @@ def test_constraints_get_config_and_repr():
         K.MaxNorm(0.0)
     with pytest.raises(TypeError, match="axis"):
         K.UnitNorm(axis="rows")
+
+
+# -- PyTorch's rules found by its own suite ------------------------------------------------------
+
+@pytest.mark.parametrize("fn,match", [
+    (lambda w: w[:-1], "shape"),
+    (lambda w: w.astype("float64"), "dtype"),
+    (lambda w: w.numpy(), "Tensor"),
+])
+@pytest.mark.parametrize("enforce", ["forward", "post_step"])
+def test_registration_checks_the_output_before_any_change(fn, match, enforce):
+    layer = nn.Linear(3, 4)
+    w = layer.weight
+    with pytest.raises(ValueError, match=match):
+        P.register_parametrization(layer, "weight", fn, enforce=enforce)
+    assert layer.weight is w and not P.is_parametrized(layer)
+
+
+def test_parametrization_list_len_index_and_mode(backend):
+    layer = nn.Linear(3, 4).eval()
+    P.register_parametrization(layer, "weight", K.NonNeg())
+    P.register_parametrization(layer, "weight", K.UnitL2())
+    plist = layer.parametrizations.weight
+    assert len(plist) == 2
+    assert isinstance(plist[0], K.NonNeg) and isinstance(plist[-1], K.UnitL2)
+    with pytest.raises(IndexError):
+        plist[2]
+    assert [type(m) for m in plist] == [K.NonNeg, K.UnitL2]
+    assert not plist.training and not plist[0].training
+    layer.train()
+    assert plist.training and plist[1].training

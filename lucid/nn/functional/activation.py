@@ -42,6 +42,42 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return 0.5 * x * (1.0 + (x * 0.7071067811865476).erf())
 
 
+def silu(x: Tensor) -> Tensor:
+    """x · sigmoid(x) (also called swish)."""
+    return x * x.sigmoid()
+
+
+def check_softplus(beta: float, threshold: float) -> tuple[float, float]:
+    for name, v in (("beta", beta), ("threshold", threshold)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"softplus {name} must be a number, got {type(v).__name__}")
+    if beta == 0:
+        raise ValueError("softplus beta must be nonzero (it divides)")
+    return float(beta), float(threshold)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold (PyTorch's rule).
+    The exp sees min(beta·x, threshold), so the branch not taken never overflows (an inf
+    there would make its zero gradient NaN)."""
+    beta, threshold = check_softplus(beta, threshold)
+    bx = x * beta
+    smooth = (minimum(bx, threshold).exp() + 1.0).log() * (1.0 / beta)
+    return where(bx > threshold, x, smooth)
+
+
+def check_hardtanh(min_val: float, max_val: float) -> tuple[float, float]:
+    if not min_val < max_val:
+        raise ValueError(f"hardtanh needs min_val < max_val, got {min_val} and {max_val}")
+    return float(min_val), float(max_val)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    min_val, max_val = check_hardtanh(min_val, max_val)
+    return x.clip(min_val, max_val)
+
+
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     return x.softmax(dim)
 

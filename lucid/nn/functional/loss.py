@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from lucid import dtypes
+from lucid.functions import where
 from lucid.ops import loss as Fn
 from lucid.tensor import Tensor, apply
 
@@ -88,6 +89,93 @@ def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", *,
              ignore_index: int = -100) -> Tensor:
     """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,)."""
     return _class_nll(input, target, ignore_index, 0.0, reduction, "nll_loss")
+
+
+def _pair(input: Tensor, target: object, name: str) -> Tensor:
+    """The target as a Tensor on input's backend, of input's shape (PyTorch broadcasts with a
+    warning; lucid refuses, since a silently broadcast target is almost always a bug)."""
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=input.backend, dtype=input.dtype)
+    if target.shape != input.shape:
+        raise ValueError(f"{name} needs a target of the input's shape {input.shape}, got "
+                         f"{target.shape}")
+    if not input.dtype.is_floating:
+        raise TypeError(f"{name} needs a floating-point input, got {input.dtype}")
+    return target.astype(input.dtype)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """−w·(t·log x + (1 − t)·log(1 − x)) of probabilities x in [0, 1], each log clamped at
+    −100 as in PyTorch (so x = 0 or 1 is finite). Inputs outside [0, 1] that can be read
+    without evaluating anything are a ValueError. ``weight`` broadcasts against the input."""
+    check_reduction(reduction)
+    target = _pair(input, target, "binary_cross_entropy")
+    host = input._host_values()
+    if host is not None and host.size and not ((host >= 0) & (host <= 1)).all():
+        raise ValueError(f"binary_cross_entropy needs input probabilities in [0, 1], got "
+                         f"values in [{host.min()}, {host.max()}]; for logits use "
+                         f"binary_cross_entropy_with_logits")
+    loss = apply(Fn.BinaryCrossEntropy, input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """|x − t|, reduced."""
+    return _reduce((input - _pair(input, target, "l1_loss")).abs(), reduction)
+
+
+def _check_nonneg(value: float, name: str, fn: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{fn}: {name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (d = x − t); beta = 0 is L1."""
+    check_reduction(reduction)
+    beta = _check_nonneg(beta, "beta", "smooth_l1_loss")
+    d = (input - _pair(input, target, "smooth_l1_loss")).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0) -> Tensor:
+    """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta) (d = x − t)."""
+    check_reduction(reduction)
+    delta = _check_nonneg(delta, "delta", "huber_loss")
+    if delta == 0:
+        raise ValueError("huber_loss: delta must be > 0, got 0")
+    d = (input - _pair(input, target, "huber_loss")).abs()
+    return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+
+
+KL_REDUCTIONS = ("mean", "sum", "none", "batchmean")
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL(target ‖ exp(input)) pointwise: t·(log t − x) for log-probabilities x, with 0 where
+    t = 0 (selected, so a −inf input there stays 0, not 0·inf); ``log_target``: t is given
+    as log t, exp(t)·(t − x). ``reduction="batchmean"`` divides the sum by the batch size
+    (the KL divergence); "mean" divides by the number of elements, as PyTorch."""
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
+    target = _pair(input, target, "kl_div")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        pos = target > 0                    # both sides selected: no 0·log 0, no 0·(−inf)
+        loss = where(pos, target * (where(pos, target, 1.0).log() - where(pos, input, 0.0)),
+                     0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if input.shape != target.shape:

@@ -44,3 +44,66 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight)
+
+
+class NLLLoss(_Loss):
+    """Log-probabilities (N, C), integer targets (N,) in [0, C) or ``ignore_index``."""
+
+    def __init__(self, reduction: str = "mean", *, ignore_index: int = -100) -> None:
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.nll_loss(input, target, self.reduction, ignore_index=self.ignore_index)
+
+
+class BCELoss(_Loss):
+    """Binary cross entropy of probabilities in [0, 1] (logs clamped at -100, as PyTorch);
+    ``weight`` broadcasts against the input. Prefer BCEWithLogitsLoss on logits."""
+
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.weight = weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = L._check_nonneg(beta, "beta", "SmoothL1Loss")
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = L._check_nonneg(delta, "delta", "HuberLoss")
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class KLDivLoss(Module):
+    """Pointwise KL divergence of log-probability inputs from targets (probabilities, or log
+    ones with ``log_target``); ``reduction="batchmean"`` gives the KL divergence per sample."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__()
+        if reduction not in L.KL_REDUCTIONS:
+            raise ValueError(f"reduction must be one of {L.KL_REDUCTIONS}, got {reduction!r}")
+        self.reduction, self.log_target = reduction, bool(log_target)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"

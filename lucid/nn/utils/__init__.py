@@ -1,11 +1,12 @@
 """Model-level helpers: constraints on any parameter (``parametrize``), ``project_constraints``,
-and ``same_padding`` (TF/Keras 'SAME' padding with a stride)."""
+gradient clipping, and ``same_padding`` (TF/Keras 'SAME' padding with a stride)."""
 
 from __future__ import annotations
 
 from lucid.nn.conv_args import same_padding
 from lucid.nn.module import Module
-from lucid.nn.utils import parametrize
+from lucid.nn.utils import parametrizations, parametrize
+from lucid.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 
 
 def project_constraints(model: Module) -> Module:
@@ -17,4 +18,5 @@ def project_constraints(model: Module) -> Module:
     return model
 
 
-__all__ = ["parametrize", "project_constraints", "same_padding"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parametrizations", "parametrize",
+           "project_constraints", "same_padding"]

@@ -50,39 +50,89 @@ class Lambda(Module):
 
 class ParametrizationList(Module):
     """``module.parametrizations.<name>``: the raw Parameter as ``original`` and the constraints,
-    as children 0, 1, ..., applied in order when the parametrized tensor is read."""
+    as children 0, 1, ..., applied in order when the parametrized tensor is read.
 
-    def __init__(self, original: Parameter) -> None:
+    A first parametrization whose ``right_inverse(value)`` returns a tuple (weight_norm's
+    (g, v)) splits the tensor into several Parameters, ``original0``, ``original1``, ...
+    (PyTorch's names); its forward takes them all and gives the tensor."""
+
+    def __init__(self, original: Parameter | tuple[Parameter, ...]) -> None:
         super().__init__()
-        self.original = original
+        if isinstance(original, tuple):
+            for i, p in enumerate(original):
+                setattr(self, f"original{i}", p)
+            self.n_originals = len(original)
+        else:
+            self.original = original
+            self.n_originals = 1
+
+    def originals(self) -> list[Parameter]:
+        if self.n_originals == 1 and "original" in self._parameters:
+            return [self._parameters["original"]]
+        return [self._parameters[f"original{i}"] for i in range(self.n_originals)]
 
     def append(self, fn: Module) -> None:
         self.add_module(str(len(self._modules)), fn)
 
+    def __len__(self) -> int:
+        """The number of parametrizations in the chain (``original`` is not one of them)."""
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        """The i-th parametrization (negative i counts from the end), as in PyTorch."""
+        mods = list(self._modules.values())
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"parametrizations are indexed by int, got {type(i).__name__}")
+        if not -len(mods) <= i < len(mods):
+            raise IndexError(f"parametrization index {i} is out of range for {len(mods)} "
+                             f"parametrization(s)")
+        return mods[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
     def forward(self) -> Tensor:
-        w: Tensor = self.original
-        for fn in self._modules.values():
+        fns = list(self._modules.values())
+        w: Tensor = fns[0](*self.originals())
+        for fn in fns[1:]:
             w = fn(w)
         return w
 
     def assign(self, value: Any) -> None:
-        """``module.<name> = value``: the value becomes the raw tensor (copied in place)."""
+        """``module.<name> = value``: the value becomes the raw tensor(s) (copied in place),
+        through the first parametrization's ``right_inverse`` when it has one."""
         if not isinstance(value, Tensor):
             raise TypeError(f"a parametrized tensor takes a Tensor, got {type(value).__name__}")
-        if value.shape != self.original.shape:
-            raise ValueError(f"cannot assign a tensor of shape {value.shape} to a parametrized "
-                             f"tensor of shape {self.original.shape}")
+        originals = self.originals()
+        first = next(iter(self._modules.values()))
         with no_grad():
-            self.original.copy_(value.detach().to(self.original.backend))
+            value = value.detach().to(originals[0].backend)
+            new = first.right_inverse(value) if hasattr(first, "right_inverse") else value
+            new = new if isinstance(new, tuple) else (new,)
+            if len(new) != len(originals) or any(
+                    n.shape != o.shape for n, o in zip(new, originals)):
+                raise ValueError(f"cannot assign a tensor of shape {value.shape} to a "
+                                 f"parametrized tensor stored as shapes "
+                                 f"{[o.shape for o in originals]}")
+            for o, n in zip(originals, new):
+                o.copy_(n)
 
 
 class _InPlace:
     """A module's in-place constraint chains: name -> (timing, [fn, ...]) and the pre-forward
     hook handle."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: Module) -> None:
+        self.module = module
         self.chains: dict[str, tuple[str, list[Callable[[Tensor], Tensor]]]] = {}
         self.hook: Any = None
+
+    def __setstate__(self, state: dict) -> None:
+        """A copied or unpickled module's chains: its post_step ones join the registry that
+        optimizers consult, as the original's did."""
+        self.__dict__.update(state)
+        if any(t == "post_step" for t, _ in self.chains.values()):
+            _post_step_modules.add(self.module)
 
 
 def _in_place(module: Module) -> _InPlace | None:
@@ -92,7 +142,7 @@ def _in_place(module: Module) -> _InPlace | None:
 def _in_place_made(module: Module) -> _InPlace:
     state = _in_place(module)
     if state is None:
-        state = module._in_place_constraints = _InPlace()
+        state = module._in_place_constraints = _InPlace(module)
     return state
 
 
@@ -124,17 +174,64 @@ def register_parametrization(module: Module, name: str, constraint: Callable[[Te
     if current is not None and current != enforce:
         raise ValueError(f"{name!r} is already constrained with enforce={current!r}; every "
                          f"constraint on one tensor uses one timing, got enforce={enforce!r}")
+    fn = _as_module(constraint) if enforce == "forward" else constraint
+    if isinstance(fn, Module):
+        fn.train(module.training)          # the check below already runs in the module's mode
+    if enforce == "forward" and plist is None and hasattr(fn, "right_inverse"):
+        original = _split(fn, module._parameters[name])
+        with no_grad():
+            inputs = original if isinstance(original, tuple) else (original,)
+            _check_output(lambda _: fn(*inputs), module._parameters[name], name)
+    else:
+        original = None
+        _check_output(fn, plist() if plist is not None else module._parameters[name], name)
     if enforce == "forward":
         if plist is None:
             if "parametrizations" not in module._modules:
                 module.add_module("parametrizations", Module())
-            original = module._parameters.pop(name)
-            plist = ParametrizationList(original)
+            raw = module._parameters.pop(name)
+            plist = ParametrizationList(raw if original is None else original)
             module.parametrizations.add_module(name, plist)
-        plist.append(_as_module(constraint))
+        plist.append(fn)
+        module.parametrizations.train(module.training)   # the chain takes its module's mode
         return module
     _add_in_place(module, name, constraint, enforce)
     return module
+
+
+def _split(fn: Any, param: Parameter) -> Parameter | tuple[Parameter, ...]:
+    """The Parameter(s) to store for a first parametrization with ``right_inverse``: its
+    result, as new Parameters (the same object when it returns the tensor itself)."""
+    with no_grad():
+        out = fn.right_inverse(param)
+    if isinstance(out, tuple):
+        for t in out:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"right_inverse must return Tensors, got {type(t).__name__}")
+        return tuple(Parameter(t.detach(), requires_grad=param.requires_grad) for t in out)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"right_inverse must return a Tensor or a tuple of them, got "
+                        f"{type(out).__name__}")
+    if out is param:
+        return param
+    return Parameter(out.detach(), requires_grad=param.requires_grad)
+
+
+def _check_output(fn: Callable[[Tensor], Tensor], value: Tensor, name: str) -> None:
+    """PyTorch's rule, checked once at registration (under no_grad, before anything changes):
+    the callable must give a Tensor of the value's shape and dtype. A ``lambda w: w[:-1]`` on a
+    Linear(3, 4) weight would otherwise silently make the layer a Linear(3, 3)."""
+    with no_grad():
+        out = fn(value)
+    if not isinstance(out, Tensor):
+        raise ValueError(f"a parametrization of {name!r} must return a Tensor, got "  # noqa: TRY004
+                         f"{type(out).__name__}")
+    if out.shape != value.shape:
+        raise ValueError(f"a parametrization may not change the shape of {name!r}: "
+                         f"{value.shape} became {out.shape}")
+    if out.dtype != value.dtype:
+        raise ValueError(f"a parametrization may not change the dtype of {name!r}: "
+                         f"{value.dtype} became {out.dtype}")
 
 
 def _add_in_place(module: Module, name: str, fn: Any, enforce: str) -> None:
@@ -143,7 +240,7 @@ def _add_in_place(module: Module, name: str, fn: Any, enforce: str) -> None:
     if enforce == "post_step":
         _post_step_modules.add(module)
     elif state.hook is None:
-        state.hook = module.register_forward_pre_hook(lambda m, args: project_pre_forward(m))
+        state.hook = module.register_forward_pre_hook(_pre_forward_hook)
     _project(module, name, state.chains[name][1])
 
 
@@ -165,11 +262,19 @@ def remove_parametrizations(module: Module, name: str, leave_parametrized: bool 
         raise ValueError(f"{type(module).__name__} has no parametrization on {name!r}")
     plist = _parametrization(module, name)
     if plist is not None:
-        original = plist.original
-        if leave_parametrized:
+        originals = plist.originals()
+        if len(originals) == 1:
+            original = originals[0]
+            if leave_parametrized:
+                with no_grad():
+                    value = plist()
+                original._set_data(value.astype(original.dtype).data)
+        else:
+            if not leave_parametrized:
+                raise ValueError(f"{name!r} is stored as {len(originals)} tensors; it can only "
+                                 f"be removed with leave_parametrized=True")
             with no_grad():
-                value = plist()
-            original._set_data(value.data)
+                original = Parameter(plist().detach(), requires_grad=originals[0].requires_grad)
         del module.parametrizations._modules[name]
         if not module.parametrizations._modules:
             del module._modules["parametrizations"]
@@ -228,6 +333,11 @@ def project_post_step(module: Module, updated: set[int] | None = None) -> None:
         p = module._parameters.get(name)
         if timing == "post_step" and p is not None and (updated is None or id(p) in updated):
             _project(module, name, fns)
+
+
+def _pre_forward_hook(module: Module, args: tuple) -> None:
+    """The pre_forward timing's hook (a named function, so a module that has it pickles)."""
+    project_pre_forward(module)
 
 
 def project_pre_forward(module: Module) -> None:
