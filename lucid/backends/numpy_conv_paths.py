@@ -1,6 +1,7 @@
-"""Faster paths of the NumPy ``conv2d``, as one explicit table.
+"""Faster paths of the NumPy ``conv``, as one explicit table (2-D calls, and 1-D calls lifted to
+2-D of height 1).
 
-``numpy_backend.conv2d`` is the definition (im2col through one strided view, one GEMM per group).
+``numpy_backend.conv`` is the definition (im2col through one strided view, one GEMM per group).
 Its callers — the forward, both gradients and the transposed conv — come in a few shapes for
 which that definition wastes time: few channels per group (the GEMMs are thin and the NHWC
 im2col copies short runs), kernels larger than their output (every weight gradient), input
@@ -136,6 +137,24 @@ def run(x: np.ndarray, w: np.ndarray, geo: Geometry) -> np.ndarray | None:
     return None
 
 
+def lifted(x: np.ndarray, w: np.ndarray, stride: tuple, pad_lo: tuple, pad_hi: tuple,
+           dilation: tuple, input_dilation: tuple, groups: int) -> np.ndarray | None:
+    """The table for a ``conv`` call of any rank: a 2-D call as it is; a 1-D call as the 2-D
+    call of height 1 it equals (x (N, 1, L, C), w (O, 1, k, C/g)), its result reshaped back;
+    a 3-D call has no paths (None: the definition)."""
+    rank = x.ndim - 2
+    if rank == 2:
+        return run(x, w, Geometry.of(x.shape, w.shape, stride, pad_lo, pad_hi, dilation,
+                                     input_dilation, groups))
+    if rank != 1:
+        return None
+    x2, w2 = x[:, None], w[:, None]
+    geo = Geometry.of(x2.shape, w2.shape, (1, stride[0]), (0, pad_lo[0]), (0, pad_hi[0]),
+                      (1, dilation[0]), (1, input_dilation[0]), groups)
+    out = run(x2, w2, geo)
+    return None if out is None else out[:, 0]
+
+
 # -- input dilation -------------------------------------------------------------------------
 
 def _phase_axis(size, k, lo, dil, idil, r, out_len):
@@ -161,7 +180,7 @@ def _stride_phases(x, w, geo):
     meets the taps whose dilated input position is a real input row, so each phase convolves the
     undilated input with a sub-kernel. This skips the zeros that a dilated copy would hold (and
     D² times the im2col memory)."""
-    from lucid.backends.numpy_backend import conv2d  # each phase takes the table again
+    from lucid.backends.numpy_backend import conv  # each phase takes the table again
     (dh_in, dw_in), (dh, dw) = geo.input_dilation, geo.dilation
     ho, wo = geo.ho, geo.wo
     out = np.zeros((geo.n, ho, wo, geo.o), dtype=np.result_type(x.dtype, w.dtype))
@@ -174,7 +193,7 @@ def _stride_phases(x, w, geo):
             if pw is None:
                 continue
             sub = w[:, ph[0]::ph[1], pw[0]::pw[1], :]
-            part = conv2d(x[:, ph[3], pw[3]], sub, (1, 1), (ph[4], pw[4]), (ph[5], pw[5]),
+            part = conv(x[:, ph[3], pw[3]], sub, (1, 1), (ph[4], pw[4]), (ph[5], pw[5]),
                           (ph[2], pw[2]), (1, 1), geo.groups, False)
             out[:, rh::dh_in, rw::dw_in] = part[:, :ph[6], :pw[6]]
     return out

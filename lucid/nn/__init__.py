@@ -5,7 +5,14 @@ from lucid.nn.layers.activation import ELU, GELU, Dropout, LeakyReLU, ReLU, Sigm
 from lucid.nn.layers.constrained_conv import ConstrainedConv2d
 from lucid.nn.layers.constrained_linear import ConstrainedLinear
 from lucid.nn.layers.container import ModuleList, Sequential
-from lucid.nn.layers.conv import Conv2d, ConvTranspose2d
+from lucid.nn.layers.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from lucid.nn.layers.linear import Flatten, Identity, Linear
 from lucid.nn.layers.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from lucid.nn.layers.normalization import BatchNorm2d
@@ -22,8 +29,12 @@ __all__ = [
     "BatchNorm2d",
     "ConstrainedConv2d",
     "ConstrainedLinear",
+    "Conv1d",
     "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",

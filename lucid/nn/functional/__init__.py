@@ -13,7 +13,14 @@ from lucid.nn.functional.activation import (
                                             softmax,
                                             tanh,
 )
-from lucid.nn.functional.conv import conv2d, conv_transpose2d
+from lucid.nn.functional.conv import (
+                                            conv1d,
+                                            conv2d,
+                                            conv3d,
+                                            conv_transpose1d,
+                                            conv_transpose2d,
+                                            conv_transpose3d,
+)
 from lucid.nn.functional.loss import (
                                             binary_cross_entropy_with_logits,
                                             cross_entropy,
@@ -29,8 +36,12 @@ __all__ = [
                                             "avg_pool2d",
                                             "batch_norm",
                                             "binary_cross_entropy_with_logits",
+                                            "conv1d",
                                             "conv2d",
+                                            "conv3d",
+                                            "conv_transpose1d",
                                             "conv_transpose2d",
+                                            "conv_transpose3d",
                                             "cross_entropy",
                                             "dropout",
                                             "elu",
