@@ -168,9 +168,16 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     # row-major copy of it. The copy is a flatten and a reshape (free for a row-major array),
     # not mx.contiguous, whose primitive mx.export_function cannot serialize (MLX 0.32).
     x, w = _row_major(x), _row_major(w)
-    return mx.conv_general(x, w, stride=list(stride), padding=(list(pad_lo), list(pad_hi)),
-                           kernel_dilation=list(dilation), input_dilation=list(input_dilation),
-                           groups=groups, flip=flip)
+    opts = {"stride": list(stride), "padding": (list(pad_lo), list(pad_hi)),
+            "kernel_dilation": list(dilation), "input_dilation": list(input_dilation),
+            "flip": flip}
+    if groups > 1 and len(k) > 2:
+        # MLX 0.32 convolves groups in 1-D and 2-D only: one conv_general per group.
+        cg, og = x.shape[-1] // groups, w.shape[0] // groups
+        return mx.concatenate([mx.conv_general(x[..., i * cg:(i + 1) * cg],
+                                               w[i * og:(i + 1) * og], **opts)
+                               for i in range(groups)], axis=-1)
+    return mx.conv_general(x, w, groups=groups, **opts)
 
 
 def _row_major(a):

@@ -36,8 +36,8 @@ def _check_input(x: Tensor, weight: Tensor, geo: ConvGeometry) -> tuple[Tensor, 
                          f"shape {x.shape}")
     if x.dtype != weight.dtype:
         # PyTorch's rule: no silent cast of either operand (a float64 weight would lose bits).
-        raise TypeError(f"conv input and weight must have the same dtype, got input {x.dtype} "
-                        f"and weight {weight.dtype}")
+        raise TypeError(f"conv input and weight must have the same dtype, got input "
+                        f"{x.dtype.name} and weight {weight.dtype.name}")
     unbatched = x.ndim == rank + 1
     if unbatched:
         x = x.unsqueeze(0)
