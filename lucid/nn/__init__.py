@@ -2,7 +2,11 @@
 
 from lucid.nn import constraints, conv_args, functional, init, utils
 from lucid.nn.layers.activation import ELU, GELU, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from lucid.nn.layers.constrained_conv import ConstrainedConv2d
+from lucid.nn.layers.constrained_conv import (
+    ConstrainedConv1d,
+    ConstrainedConv2d,
+    ConstrainedConv3d,
+)
 from lucid.nn.layers.constrained_linear import ConstrainedLinear
 from lucid.nn.layers.container import ModuleList, Sequential
 from lucid.nn.layers.conv import (
@@ -27,7 +31,9 @@ __all__ = [
     "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm2d",
+    "ConstrainedConv1d",
     "ConstrainedConv2d",
+    "ConstrainedConv3d",
     "ConstrainedLinear",
     "Conv1d",
     "Conv2d",
