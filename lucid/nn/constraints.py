@@ -35,8 +35,8 @@ neighbours for FixedCenter): |D| ≤ 1e-5 · M, or M = 0 (nothing to normalise).
 D would blow up or miss the target sum, so a degenerate slice becomes the uniform kernel that
 satisfies the constraint: 1/K everywhere (SumToOne, NonNegSumToOne; K taps per slice), or
 neighbor_sum / (K − 1) on every neighbour (FixedCenter). Every other slice gets the formula
-exactly, whatever eps (eps=0.25 gives W / (S + 0.25)). An all-zero slice or filter stays zero under UnitL2, MaxL2
-and the norm families. Values and gradients are finite in every case.
+exactly, whatever eps (eps=0.25 gives W / (S + 0.25)). An all-zero slice or filter stays zero
+under UnitL2, MaxL2 and the norm families. Values and gradients are finite in every case.
 """
 
 from __future__ import annotations
