@@ -19,18 +19,35 @@ from lucid.nn.layers.conv import (
 )
 from lucid.nn.layers.linear import Flatten, Identity, Linear
 from lucid.nn.layers.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from lucid.nn.layers.normalization import BatchNorm2d
-from lucid.nn.layers.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2D, MaxPool2d
+from lucid.nn.layers.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from lucid.nn.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2D,
+    MaxPool2d,
+    MaxPool3d,
+)
 from lucid.nn.module import Module
 from lucid.nn.parameter import Parameter
 
 __all__ = [
     "ELU",
     "GELU",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
     "ConstrainedConv1d",
     "ConstrainedConv2d",
     "ConstrainedConv3d",
@@ -48,8 +65,10 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2D",
     "MaxPool2d",
+    "MaxPool3d",
     "Module",
     "ModuleList",
     "Parameter",

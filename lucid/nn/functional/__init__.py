@@ -29,11 +29,25 @@ from lucid.nn.functional.loss import (
 )
 from lucid.nn.functional.normalization import batch_norm
 from lucid.nn.functional.padding import pad
-from lucid.nn.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from lucid.nn.functional.pooling import (
+                                            adaptive_avg_pool1d,
+                                            adaptive_avg_pool2d,
+                                            adaptive_avg_pool3d,
+                                            avg_pool1d,
+                                            avg_pool2d,
+                                            avg_pool3d,
+                                            max_pool1d,
+                                            max_pool2d,
+                                            max_pool3d,
+)
 
 __all__ = [
+                                            "adaptive_avg_pool1d",
                                             "adaptive_avg_pool2d",
+                                            "adaptive_avg_pool3d",
+                                            "avg_pool1d",
                                             "avg_pool2d",
+                                            "avg_pool3d",
                                             "batch_norm",
                                             "binary_cross_entropy_with_logits",
                                             "conv1d",
@@ -49,7 +63,9 @@ __all__ = [
                                             "leaky_relu",
                                             "linear",
                                             "log_softmax",
+                                            "max_pool1d",
                                             "max_pool2d",
+                                            "max_pool3d",
                                             "mse_loss",
                                             "nll_loss",
                                             "pad",
