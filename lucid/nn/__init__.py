@@ -32,6 +32,7 @@ from lucid.nn.layers.pooling import (
     MaxPool2d,
     MaxPool3d,
 )
+from lucid.nn.layers.separable_conv import DepthwiseConv2d, SeparableConv2d
 from lucid.nn.module import Module
 from lucid.nn.parameter import Parameter
 
@@ -59,6 +60,7 @@ __all__ = [
     "ConvTranspose2d",
     "ConvTranspose3d",
     "CrossEntropyLoss",
+    "DepthwiseConv2d",
     "Dropout",
     "Flatten",
     "Identity",
@@ -73,6 +75,7 @@ __all__ = [
     "ModuleList",
     "Parameter",
     "ReLU",
+    "SeparableConv2d",
     "Sequential",
     "Sigmoid",
     "Softmax",
