@@ -33,7 +33,7 @@ def _selfeeg_layers():
     spec = importlib.util.find_spec("selfeeg")       # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("selfeeg not installed (pip install --no-deps selfeeg==0.2.2)")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "models", "layers.py")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "models", "layers.py")
     stubs = {}
     for name in ("torchaudio", "torchaudio.functional", "selfeeg", "selfeeg.augmentation",
                  "selfeeg.augmentation.functional"):
