@@ -57,6 +57,11 @@ BENCH_PATHS = {
     "pointwise 64->128": ["pointwise", "pointwise", "full_window"],
     "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["definition"],
     "dilated 3x3 d2": ["row_blocked", "row_blocked", "k_blocked"],
+    # 1-D calls go through the table as 2-D calls of height 1
+    "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "definition"],
+    # 3-D calls whose kernel is no deeper than the output: one 2-D call per depth tap
+    "video 3-D 3->16 8x32² k3": ["3-D"] + ["flat_gemm"] * 3 + ["3-D"] + ["flat_gemm"] * 3 +
+                                ["3-D"],
 }
 
 
@@ -69,7 +74,8 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
 
     def recording_conv2d(*args):
         active.append(len(calls))
-        calls.append("definition")                 # unless a path below records itself
+        # unless a path below records itself; a 3-D call is followed by its depth taps' calls
+        calls.append("3-D" if args[0].ndim == 5 else "definition")
         try:
             return conv2d(*args)
         finally:
@@ -87,12 +93,13 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
     monkeypatch.setattr(P, "PATHS", tuple(p._replace(run=recorder(p)) for p in P.PATHS))
     workloads = _bench_workloads()
     assert set(workloads) == set(BENCH_PATHS)
-    for name, (n, ci, co, h, k, s, p, d, g) in workloads.items():
+    for name, (n, ci, co, size, k, s, p, d, g) in workloads.items():
         calls.clear()
-        x = lucid.zeros(n, ci, h, h, requires_grad=True)
-        w = lucid.zeros(co, ci // g, k, k, requires_grad=True)
-        F.conv2d(x, w, None, s, p, d, g).sum().backward()
-        assert calls == BENCH_PATHS[name], name
+        sp = tuple(size) if isinstance(size, tuple) else (size, size)
+        x = lucid.zeros(n, ci, *sp, requires_grad=True)
+        w = lucid.zeros(co, ci // g, *(k,) * len(sp), requires_grad=True)
+        getattr(F, f"conv{len(sp)}d")(x, w, None, s, p, d, g).sum().backward()
+        assert calls == BENCH_PATHS[name], (name, calls)
 
 
 def test_every_path_has_threshold_cases():

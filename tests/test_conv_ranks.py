@@ -271,10 +271,31 @@ def test_one_d_calls_take_the_two_d_paths(case, monkeypatch):
     np.testing.assert_allclose(yf, ref_f, rtol=1e-10, atol=1e-10)
 
 
-def test_three_d_has_no_paths_and_uses_the_definition():
+@pytest.mark.parametrize("case", [
+    # (x shape, w shape, stride, lo, hi, dilation, input dilation, groups)
+    ((2, 5, 6, 7, 4), (6, 3, 3, 3, 2), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), 2),
+    ((1, 7, 5, 6, 3), (4, 2, 3, 1, 3), (2, 1, 2), (0, 1, 0), (1, 1, 2), (2, 1, 1), (1, 1, 1), 1),
+    ((2, 4, 4, 5, 2), (2, 2, 2, 2, 2), (1, 1, 1), (1, 0, 0), (0, 0, 0), (1, 1, 1), (1, 2, 2), 1),
+])
+def test_three_d_calls_as_depth_taps_equal_the_definition(case, monkeypatch):
+    """A 3-D call whose kernel is no deeper than its output: kd 2-D calls of the table."""
+    xs, ws, s, lo, hi, d, di, g = case
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    depth_calls = []
+    real = P.depth_taps
+    monkeypatch.setattr(P, "depth_taps", lambda *a: depth_calls.append(1) or real(*a))
+    y = nb.conv(x, w, s, lo, hi, d, di, g, False)
+    assert depth_calls == [1]
+    np.testing.assert_allclose(y, nb.conv_definition(x, w, s, lo, hi, d, di, g), rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_three_d_weight_gradient_shapes_use_the_definition():
     x = np.random.default_rng(0).standard_normal((1, 4, 4, 4, 2))
-    w = np.random.default_rng(1).standard_normal((3, 2, 2, 2, 2))
+    w = np.random.default_rng(1).standard_normal((3, 3, 2, 2, 2))      # deeper than the output
     assert P.lifted(x, w, (1,) * 3, (0,) * 3, (0,) * 3, (1,) * 3, (1,) * 3, 1) is None
+    assert P.lifted(x, w[:, :1], (1,) * 3, (0,) * 3, (0,) * 3, (1,) * 3, (2, 1, 1), 1) is None
 
 
 # -- arguments, layouts and errors ----------------------------------------------------------
