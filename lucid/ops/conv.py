@@ -40,11 +40,12 @@ def _sizes(x, w, stride, lo, hi, dilation, in_dil) -> list[int]:
 
 def _primitive(be, x, w, stride: Ints, lo: Ints, hi: Ints, dilation: Ints, in_dil: Ints,
                groups: int, flip: bool):
-    """``be.conv``, except that an empty batch, or the empty reduction of an empty batch's
-    weight gradient, gives zeros of the right shape without calling the backend (MLX's CPU conv
-    kills the process with SIGFPE on an empty input; NumPy's GEMM blocking divides by zero)."""
-    if 0 in x.shape or 0 in w.shape:
-        size = _sizes(x, w, stride, lo, hi, dilation, in_dil)
+    """``be.conv``, except that an empty batch, the empty reduction of an empty batch's weight
+    gradient, or an empty output (a transposed conv may have one, as in PyTorch) gives zeros of
+    the right shape without calling the backend (MLX's CPU conv kills the process with SIGFPE on
+    an empty input; NumPy's GEMM blocking divides by zero)."""
+    size = _sizes(x, w, stride, lo, hi, dilation, in_dil)
+    if 0 in x.shape or 0 in w.shape or 0 in size:
         return be.full((x.shape[0], *size, w.shape[0]), 0.0, be.dtype_name(x))
     return be.conv(x, w, stride, lo, hi, dilation, in_dil, groups, flip)
 

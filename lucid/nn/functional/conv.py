@@ -105,9 +105,9 @@ def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None,
     x, unbatched = _check_input(input, weight, geo)
     if tuple(weight.shape[2:]) != geo.kernel:
         raise ValueError(f"weight of shape {weight.shape} does not have the kernel {geo.kernel}")
-    if any(n <= 0 for n in geo.output_size(_spatial(x, geo))):
+    if any(n < 0 for n in geo.output_size(_spatial(x, geo))):
         raise ValueError(f"padding {geo.padding} is too large for input {input.shape} and weight "
-                         f"{weight.shape}: the output would be empty")
+                         f"{weight.shape}: the output size would be negative")
     y = apply(C.ConvTranspose, x, weight, geo=geo)
     y = _add_bias(y, bias, geo, weight.shape[1] * geo.groups)
     return y.squeeze(0) if unbatched else y
