@@ -408,3 +408,31 @@ def test_weight_mask_init_and_reset_every_rank(backend):
     bound = 1 / np.sqrt(2 * 27)
     c3b = nn.Conv3d(2, 4, 3)
     assert np.abs(c3b.weight.numpy()).max() <= bound
+
+
+def test_mlx_conv_path_exports(mlx_only, tmp_path):
+    """The MLX conv of every rank, with its forward and both gradients (the patches GEMM path
+    included), goes through ``mx.export_function``: no ``mx.contiguous`` (whose primitive MLX
+    0.32 cannot serialize) on the traced path."""
+    import mlx.core as mx
+
+    rng = np.random.default_rng(0)
+    for rank, groups in ((1, 1), (2, 1), (2, 2), (3, 1), (3, 2)):
+        size = (6,) * rank if rank < 3 else (3, 4, 4)
+        x = mx.array(rng.standard_normal((2, 2) + size).astype(np.float32))
+        w = mx.array(rng.standard_normal((4, 2 // groups) + (3,) * rank).astype(np.float32))
+        conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[rank]
+
+        def fn(x, w, conv=conv, groups=groups):
+            be = lucid.backends.load("mlx")
+            lx = lucid.Tensor._wrap(x, be, requires_grad=True)
+            lw = lucid.Tensor._wrap(w, be, requires_grad=True)
+            y = conv(lx, lw, None, 1, 1, 1, groups)
+            (y * y).sum().backward()
+            return y.data, lx.grad.data, lw.grad.data
+
+        path = str(tmp_path / f"conv{rank}_{groups}.mlxfn")
+        mx.export_function(path, fn, x, w)
+        got = mx.import_function(path)(x, w)
+        for a, b in zip(got, fn(x, w)):
+            np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-5)
