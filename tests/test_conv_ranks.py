@@ -436,3 +436,15 @@ def test_mlx_conv_path_exports(mlx_only, tmp_path):
         got = mx.import_function(path)(x, w)
         for a, b in zip(got, fn(x, w)):
             np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-5)
+
+
+def test_same_padding_of_every_rank(numpy_backend):
+    """TF/Keras 'SAME' with a stride: ceil(size / stride) outputs in 1-D and 3-D too."""
+    pads = nn.utils.same_padding((9,), 4, 2, rank=1)
+    assert pads == ((1, 2),)
+    assert nn.Conv1d(1, 1, 4, stride=2, padding=pads)(lucid.zeros(1, 1, 9)).shape == (1, 1, 5)
+    pads3 = nn.utils.same_padding((5, 6, 7), 3, 2, rank=3)
+    y = nn.Conv3d(1, 1, 3, stride=2, padding=pads3)(lucid.zeros(1, 1, 5, 6, 7))
+    assert y.shape == (1, 1, 3, 3, 4)
+    with pytest.raises(ValueError, match=r"input_size must be an int or a triple"):
+        nn.utils.same_padding((5, 6), 3, rank=3)
