@@ -179,7 +179,7 @@ def output_padding(value: Any, stride: Ints, dilation: Ints) -> Ints:
 _check_mode, _check_format, _check_output_padding = padding_mode, data_format, output_padding
 
 
-def _shown_padding(padding: Any, spec: Any, rank: int) -> Any:
+def _shown_padding(padding: Any, spec: Any) -> Any:
     """The padding as the user gave it (lower-cased strings, tuples for sequences): for repr."""
     if isinstance(spec, str):
         return spec
@@ -207,7 +207,7 @@ def conv_geometry(rank: int, kernel_size: Any, stride: Any = 1, padding: Any = 0
         raise ValueError(f"input_dilation {di} needs padding_mode='zeros', got {mode!r}")
     last = _check_format(data_format)
     return ConvGeometry(rank, k, s, lo, hi, d, di, g, (0,) * rank, mode, last, False,
-                        _shown_padding(padding, spec, rank))
+                        _shown_padding(padding, spec))
 
 
 def transpose_geometry(rank: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
@@ -219,10 +219,10 @@ def transpose_geometry(rank: int, kernel_size: Any, stride: Any = 1, padding: An
     s = ntuple(stride, "stride", rank)
     d = ntuple(dilation, "dilation", rank)
     g = positive_int(groups, "groups")
-    if isinstance(padding, str):
+    if isinstance(padding, str):            # a ValueError, as Conv2d's bad padding strings
         ints = "(ph, pw)" if rank == 2 else f"{rank} ints"
-        raise ValueError(f"{name}{rank}d does not take padding={padding!r}; give an int or "  # noqa: TRY004
-                         f"{ints}")
+        msg = f"{name}{rank}d does not take padding={padding!r}; give an int or {ints}"
+        raise ValueError(msg)  # noqa: TRY004
     p = ntuple(padding, "padding", rank, minimum=0)
     op = _check_output_padding(output_padding, s, d)
     mode = _check_mode(padding_mode)
@@ -230,4 +230,4 @@ def transpose_geometry(rank: int, kernel_size: Any, stride: Any = 1, padding: An
         raise ValueError(f"{name}{rank}d supports only padding_mode='zeros', got {mode!r}")
     last = _check_format(data_format)
     return ConvGeometry(rank, k, s, p, p, d, (1,) * rank, g, op, mode, last, True,
-                        _shown_padding(padding, p, rank))
+                        _shown_padding(padding, p))
