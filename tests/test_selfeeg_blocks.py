@@ -1,6 +1,6 @@
-"""nn.DepthwiseConv2d and nn.SeparableConv2d against selfeeg 0.2.2's own classes (its
-``models/layers.py``), weights copied: outputs, gradients and the stored (projected) weights
-after each forward, through an SGD step.
+"""nn.DepthwiseConv2d, nn.SeparableConv2d and nn.ConstrainedConv1d against selfeeg 0.2.2's own
+classes (its ``models/layers.py``), weights copied: outputs, gradients and the stored (projected)
+weights after each forward, through SGD steps.
 
 ``import selfeeg`` fails next to torch 2.13 CPU (its torchaudio's C extension does not load, see
 MEASUREMENTS.md), and only selfeeg's FilterBank needs torchaudio: the test loads the layers file
@@ -127,6 +127,25 @@ def test_separable_conv2d_matches_selfeeg(backend, selfeeg, kwargs):
     rng = np.random.default_rng(1)
     _copy(ours, theirs, rng)
     _steps(ours, theirs, (2, 2, 6, 7), rng)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"max_norm": 0.5}, {"max_norm": 2.0, "min_norm": 1.5, "minmax_rate": 0.5},
+    {"max_norm": 0.7, "axis_norm": 2, "groups": 2, "dilation": 2},
+    {"max_norm": 1.0, "padding": "causal", "dilation": 2},
+])
+def test_constrained_conv1d_matches_selfeeg(backend, selfeeg, kwargs):
+    """selfeeg's ConstrainedConv1d (its timing: project before each forward) is
+    nn.ConstrainedConv1d with enforce="pre_forward"; its 'causal' padding is the per-side
+    padding (dilation·(k - 1), 0)."""
+    kw = dict(kwargs)
+    theirs = selfeeg.ConstrainedConv1d(4, 6, 5, **kw)
+    if kw.get("padding") == "causal":
+        kw["padding"] = ((kw.get("dilation", 1) * 4, 0),)
+    ours = nn.ConstrainedConv1d(4, 6, 5, enforce="pre_forward", **{"padding": "same", **kw})
+    rng = np.random.default_rng(2)
+    _copy(ours, theirs, rng)
+    _steps(ours, theirs, (2, 4, 20), rng)
 
 
 def test_defaults_and_validation():
