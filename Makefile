@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(INSTALL) -e ".[dev,examples]"
 	$(INSTALL) -e ".[oracle]" || \
 		echo "note: the torch oracle (torch==2.13.0) could not be installed; its tests will skip"
+	$(INSTALL) --no-deps "selfeeg==0.2.2" || \
+		echo "note: the selfeeg oracle (selfeeg==0.2.2) could not be installed; its tests will skip"
 	# braindecode only next to the pinned CPU torch (alone it would pull the CUDA build)
 	($(PY) -c "import torch" 2>/dev/null && $(INSTALL) -e ".[eeg-oracle]") || \
 		echo "note: braindecode (the EEG models' oracle) was not installed; its tests will skip"

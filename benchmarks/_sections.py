@@ -156,8 +156,10 @@ def conv_section(pool: Pool, profile: dict[str, Any]) -> str:
 
 
 CONV_NOTES = (
-    "- shapes (N, C_in, C_out, H, k, stride, padding, dilation, groups) in "
-    "`benchmarks/conv.py` WORKLOADS; lucid and torch NCHW, raw MLX NHWC; no bias. The "
+    "- shapes (N, C_in, C_out, size, k, stride, padding, dilation, groups) in "
+    "`benchmarks/conv.py` WORKLOADS (size H for a square 2-D image, (L,) in 1-D, (D, H, W) "
+    "in 3-D); lucid and torch channels-first, raw MLX channels-last (`mx.conv2d`, or "
+    "`mx.conv_general` for the 1-D and 3-D rows); no bias. The "
     "GEMM reference is W·x per image, then Wᵀ·dy and Σ dy·xᵀ (`numpy_gemm_fns`), timed "
     "interleaved with lucid[numpy] alone (with MLX calls in between, the plain GEMMs lost more "
     "to cold caches than lucid did). The lucid fwd+bwd also computes y.sum(); the GEMM "

@@ -1,4 +1,5 @@
-"""A lucid ``nn.Sequential`` as torch and mlx.nn models with the same layer shapes.
+"""A lucid ``nn.Sequential`` as torch and mlx.nn models with the same layer shapes (convolutions,
+BatchNorm and pooling of every rank).
 
 The raw-framework rows of the training-step benchmark must run the same network as lucid, and
 must follow the examples when their model builders change, so they are derived from the lucid
@@ -25,31 +26,42 @@ from typing import Any
 Projection = Callable[[Any], None]
 
 
+CONVS = {"Conv1d": 1, "Conv2d": 2, "Conv3d": 3, "ConstrainedConv1d": 1,
+         "ConstrainedConv2d": 2, "ConstrainedConv3d": 3}
+RANKED = {f"{kind}{r}d": (kind, r) for kind in ("BatchNorm", "MaxPool", "AvgPool")
+          for r in (1, 2, 3)}
+
+
 def _pair(v: Any) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)     # type: ignore[return-value]
 
 
-def _padding(m: Any) -> tuple[int, int]:
-    if isinstance(m.padding, str):
-        raise TypeError(f"{type(m).__name__}(padding={m.padding!r}): only numeric padding is "
-                        "translated")
-    return _pair(m.padding)
+def _padding(m: Any) -> tuple[int, ...]:
+    """A conv's zero padding per spatial axis, read from its geometry record (so 'same' and
+    'valid' translate too); pads that differ between the two sides of an axis raise."""
+    geo = m.geometry
+    if geo.lo != geo.hi:
+        raise TypeError(f"{type(m).__name__}(padding={m.padding!r}): pads {geo.lo} before and "
+                        f"{geo.hi} after differ; only symmetric padding is translated")
+    return geo.lo
 
 
 def _fixed_center(m: Any) -> tuple[str, float, float, float] | None:
     """(enforce, center_value, neighbor_sum, eps) of a ConstrainedConv2d the raw steps can
     reproduce, None for a plain Conv2d."""
-    if type(m).__name__ != "ConstrainedConv2d":
+    if not type(m).__name__.startswith("ConstrainedConv"):
         return None
     c = m.constraint
     if m.enforce not in ("forward", "post_step") or c.name != "fixed_center":
-        raise TypeError(f"ConstrainedConv2d(constraint={c.name!r}, enforce={m.enforce!r}): only "
+        raise TypeError(f"{type(m).__name__}(constraint={c.name!r}, enforce={m.enforce!r}): only "
                         "fixed_center with enforce='forward' or 'post_step' is translated")
+    if len(m.kernel_size) != 2:
+        raise TypeError(f"{type(m).__name__}: only the 2-D fixed_center is translated")
     return m.enforce, c.center_value, c.neighbor_sum, m.eps
 
 
 def _check_conv(m: Any) -> None:
-    if getattr(m, "input_dilation", 1) not in (1, (1, 1)) or m.padding_mode != "zeros" \
+    if any(v != 1 for v in m.input_dilation) or m.padding_mode != "zeros" \
             or getattr(m, "weight_mask", None) is not None:
         raise TypeError(f"{m!r}: only zero-padded convs without masks or input dilation")
 
@@ -64,11 +76,12 @@ def to_torch(seq: Any) -> tuple[Any, list[Projection]]:
     projections: list[Projection] = []
     for m in seq:
         kind = type(m).__name__
-        if kind in ("Conv2d", "ConstrainedConv2d"):
+        if kind in CONVS:
             _check_conv(m)
-            o, i_g, kh, kw = m.weight.shape
-            conv = tn.Conv2d(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
-                             _pair(m.dilation), m.groups, bias=m.bias is not None)
+            o, i_g = m.weight.shape[:2]
+            conv = getattr(tn, f"Conv{CONVS[kind]}d")(
+                i_g * m.groups, o, m.kernel_size, m.stride, _padding(m), m.dilation, m.groups,
+                bias=m.bias is not None)
             spec = _fixed_center(m)
             if spec is not None and spec[0] == "post_step":
                 projections.append(_torch_fixed_center(conv, *spec[1:]))
@@ -76,11 +89,10 @@ def to_torch(seq: Any) -> tuple[Any, list[Projection]]:
                 torch.nn.utils.parametrize.register_parametrization(
                     conv, "weight", _torch_fixed_center_module(conv.kernel_size, *spec[1:]))
             layers.append(conv)
-        elif kind == "BatchNorm2d":
-            layers.append(tn.BatchNorm2d(m.num_features, m.eps, m.momentum))
-        elif kind in ("MaxPool2d", "AvgPool2d"):
-            cls = tn.MaxPool2d if kind == "MaxPool2d" else tn.AvgPool2d
-            layers.append(cls(m.kernel_size, m.stride, m.padding))
+        elif kind in RANKED and RANKED[kind][0] == "BatchNorm":
+            layers.append(getattr(tn, kind)(m.num_features, m.eps, m.momentum))
+        elif kind in RANKED:
+            layers.append(getattr(tn, kind)(m.kernel_size, m.stride, m.padding))
         elif kind == "Linear":
             layers.append(tn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
         elif kind == "Flatten":
@@ -142,22 +154,32 @@ def to_mlx(seq: Any) -> tuple[Any, list[Projection]]:
     projections: list[Projection] = []
     for m in seq:
         kind = type(m).__name__
-        if kind in ("Conv2d", "ConstrainedConv2d"):
+        if kind in CONVS:
             _check_conv(m)
-            o, i_g, kh, kw = m.weight.shape
+            o, i_g = m.weight.shape[:2]
+            k = m.kernel_size
             spec = _fixed_center(m)
-            cls = _mlx_fixed_center_conv_class((kh, kw), *spec[1:]) \
-                if spec and spec[0] == "forward" else mn.Conv2d
-            conv = cls(i_g * m.groups, o, (kh, kw), _pair(m.stride), _padding(m),
-                       _pair(m.dilation), m.groups, bias=m.bias is not None)
+            cls = _mlx_fixed_center_conv_class(k, *spec[1:]) \
+                if spec and spec[0] == "forward" else getattr(mn, f"Conv{CONVS[kind]}d")
+            pad, stride, dil = _padding(m), m.stride, m.dilation
+            if CONVS[kind] == 1:                    # mlx.nn.Conv1d takes ints
+                conv = cls(i_g * m.groups, o, k[0], stride[0], pad[0], dil[0], m.groups,
+                           bias=m.bias is not None)
+            elif CONVS[kind] == 3:                  # mlx.nn.Conv3d has no groups
+                if m.groups != 1:
+                    raise TypeError(f"{m!r}: mlx.nn.Conv3d has no groups")
+                conv = cls(i_g, o, k, stride, pad, dil, bias=m.bias is not None)
+            else:
+                conv = cls(i_g * m.groups, o, k, stride, pad, dil, m.groups,
+                           bias=m.bias is not None)
             if spec is not None and spec[0] == "post_step":
-                projections.append(_mlx_fixed_center(len(layers), (kh, kw), *spec[1:]))
+                projections.append(_mlx_fixed_center(len(layers), k, *spec[1:]))
             layers.append(conv)
-        elif kind == "BatchNorm2d":
-            layers.append(mn.BatchNorm(m.num_features, m.eps, m.momentum))
-        elif kind in ("MaxPool2d", "AvgPool2d"):
-            cls = mn.MaxPool2d if kind == "MaxPool2d" else mn.AvgPool2d
-            layers.append(cls(m.kernel_size, m.stride, m.padding))
+        elif kind in RANKED and RANKED[kind][0] == "BatchNorm":
+            cls = _mlx_batch_norm_5d_class() if kind == "BatchNorm3d" else mn.BatchNorm
+            layers.append(cls(m.num_features, m.eps, m.momentum))
+        elif kind in RANKED:
+            layers.append(getattr(mn, kind)(m.kernel_size, m.stride, m.padding))
         elif kind == "Linear":
             layers.append(mn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
         elif kind == "Flatten":
@@ -188,6 +210,19 @@ def _mlx_flatten_class() -> type:
         def __call__(self, x: Any) -> Any:
             return x.reshape(x.shape[0], -1)
     return Flatten
+
+
+@functools.cache
+def _mlx_batch_norm_5d_class() -> type:
+    """mlx.nn.BatchNorm takes at most 4-D input: a (N, D, H, W, C) batch is normalised as
+    (N, D·H, W, C), the same statistics per channel."""
+    import mlx.nn as mn
+
+    class BatchNorm5d(mn.BatchNorm):
+        def __call__(self, x: Any) -> Any:
+            n, d, h, w, c = x.shape
+            return super().__call__(x.reshape(n, d * h, w, c)).reshape(n, d, h, w, c)
+    return BatchNorm5d
 
 
 def _mlx_centre(k: tuple[int, int]) -> Any:

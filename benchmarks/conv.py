@@ -27,8 +27,10 @@ import lucid
 import lucid.nn.functional as F
 from lucid import backends
 
-# name: (N, C_in, C_out, H, k, stride, padding, dilation, groups)
-WORKLOADS: dict[str, tuple[int, ...]] = {
+# name: (N, C_in, C_out, size, k, stride, padding, dilation, groups). size: an int is a square
+# 2-D image (H = W = size); a tuple gives one size per spatial axis, so its length is the rank
+# (1-D: (L,), 3-D: (D, H, W)); k, stride and dilation apply to every axis.
+WORKLOADS: dict[str, tuple] = {
     "bayar 3->3 256² k5": (16, 3, 3, 256, 5, 1, 2, 1, 1),
     "mid 32->64 32² k3": (32, 32, 64, 32, 3, 1, 1, 1, 1),
     "depthwise 64 g64": (32, 64, 64, 32, 3, 1, 1, 1, 64),
@@ -36,7 +38,26 @@ WORKLOADS: dict[str, tuple[int, ...]] = {
     "pointwise 64->128": (32, 64, 128, 32, 1, 1, 0, 1, 1),
     "strided 5x5 s2": (32, 32, 64, 32, 5, 2, 2, 1, 1),
     "dilated 3x3 d2": (32, 32, 64, 32, 3, 1, 2, 2, 1),
+    # issue 23: an EEG-like 1-D layer (a (64, 8, 512) batch, 'same' with an even kernel) and a
+    # small video clip in 3-D
+    "eeg 1-D 8->16 L512 k64": (64, 8, 16, (512,), 64, 1, "same", 1, 1),
+    "video 3-D 3->16 8x32² k3": (4, 3, 16, (8, 32, 32), 3, 1, 1, 1, 1),
 }
+
+
+def spatial(shape) -> tuple[int, ...]:
+    """The spatial sizes of a workload (its rank is their count)."""
+    size = shape[3]
+    return tuple(size) if isinstance(size, tuple) else (size, size)
+
+
+def _pads(shape) -> tuple[list[int], list[int]]:
+    """(lo, hi) per axis, as lucid resolves the padding ('same': the extra pixel high)."""
+    rank, k, p, d = len(spatial(shape)), shape[4], shape[6], shape[7]
+    if p == "same":
+        total = d * (k - 1)
+        return [total // 2] * rank, [total - total // 2] * rank
+    return [p] * rank, [p] * rank
 
 
 # 1×1 workloads also timed as plain NumPy GEMMs (issue 12: lucid-numpy <= 1.1x of those).
@@ -69,21 +90,24 @@ def timeit_interleaved(fns, reps: int) -> list[float]:
 
 def lucid_fns(backend, shape):
     """(fwd, fwd_bwd) closures of one workload on a lucid backend."""
-    n, ci, co, h, k, s, p, d, g = shape
+    n, ci, co, _size, k, s, p, d, g = shape
+    sp = spatial(shape)
+    conv = getattr(F, f"conv{len(sp)}d")
     rng = np.random.default_rng(0)
     with lucid.using_backend(backend):
-        x = lucid.tensor(rng.standard_normal((n, ci, h, h)), requires_grad=True)
-        w = lucid.tensor(rng.standard_normal((co, ci // g, k, k)) * 0.1, requires_grad=True)
+        x = lucid.tensor(rng.standard_normal((n, ci) + sp), requires_grad=True)
+        w = lucid.tensor(rng.standard_normal((co, ci // g) + (k,) * len(sp)) * 0.1,
+                         requires_grad=True)
         be = backends.current()
 
     def fwd():
         with lucid.no_grad():
-            y = F.conv2d(x, w, None, s, p, d, g)
+            y = conv(x, w, None, s, p, d, g)
         be.eval(y.data)
 
     def fwd_bwd():
         x.grad = w.grad = None
-        y = F.conv2d(x, w, None, s, p, d, g)
+        y = conv(x, w, None, s, p, d, g)
         y.sum().backward()
         be.eval(x.grad.data, w.grad.data)
 
@@ -96,15 +120,22 @@ def lucid_case(backend, shape, reps):
 
 
 def raw_mlx_fns(shape):
-    """(fwd, fwd_bwd) closures of one workload in raw MLX (NHWC), each forced with mx.eval."""
+    """(fwd, fwd_bwd) closures of one workload in raw MLX (channels-last), each forced with
+    mx.eval: ``mx.conv2d`` for the 2-D workloads, ``mx.conv_general`` for the others."""
     import mlx.core as mx
-    n, ci, co, h, k, s, p, d, g = shape
+    n, ci, co, _size, k, s, p, d, g = shape
+    sp = spatial(shape)
+    rank = len(sp)
     rng = np.random.default_rng(0)
-    x = mx.array(rng.standard_normal((n, h, h, ci)).astype(np.float32))
-    w = mx.array((rng.standard_normal((co, k, k, ci // g)) * 0.1).astype(np.float32))
+    x = mx.array(rng.standard_normal((n,) + sp + (ci,)).astype(np.float32))
+    w = mx.array((rng.standard_normal((co,) + (k,) * rank + (ci // g,)) * 0.1).astype(np.float32))
+    lo, hi = _pads(shape)
 
     def f(x, w):
-        return mx.conv2d(x, w, stride=s, padding=p, dilation=d, groups=g)
+        if isinstance(shape[3], int):
+            return mx.conv2d(x, w, stride=s, padding=p, dilation=d, groups=g)
+        return mx.conv_general(x, w, stride=[s] * rank, padding=(lo, hi),
+                               kernel_dilation=[d] * rank, groups=g)
 
     grad = mx.value_and_grad(lambda x, w: f(x, w).sum(), argnums=(0, 1))
     return (lambda: mx.eval(f(x, w))), (lambda: mx.eval(grad(x, w)))
@@ -119,19 +150,21 @@ def torch_fns(shape):
     """(fwd, fwd_bwd) closures of one workload in torch eager, on one thread."""
     import torch
     torch.set_num_threads(1)
-    n, ci, co, h, k, s, p, d, g = shape
+    n, ci, co, _size, k, s, p, d, g = shape
+    sp = spatial(shape)
+    conv = getattr(torch.nn.functional, f"conv{len(sp)}d")
     rng = np.random.default_rng(0)
-    x = torch.tensor(rng.standard_normal((n, ci, h, h)), dtype=torch.float32, requires_grad=True)
-    w = torch.tensor(rng.standard_normal((co, ci // g, k, k)) * 0.1, dtype=torch.float32,
-                     requires_grad=True)
+    x = torch.tensor(rng.standard_normal((n, ci) + sp), dtype=torch.float32, requires_grad=True)
+    w = torch.tensor(rng.standard_normal((co, ci // g) + (k,) * len(sp)) * 0.1,
+                     dtype=torch.float32, requires_grad=True)
 
     def fwd():
         with torch.no_grad():
-            torch.nn.functional.conv2d(x, w, None, s, p, d, g)
+            conv(x, w, None, s, p, d, g)
 
     def fwd_bwd():
         x.grad = w.grad = None
-        torch.nn.functional.conv2d(x, w, None, s, p, d, g).sum().backward()
+        conv(x, w, None, s, p, d, g).sum().backward()
 
     return fwd, fwd_bwd
 

@@ -160,3 +160,61 @@ def test_mlx_translation_same_output_shape(net):
     xm = mx.array(x.transpose(0, 2, 3, 1) if x.ndim == 4 else x)
     assert tuple(mmodel(xm).shape) == model(lucid.tensor(x)).shape
     assert projections == []
+
+
+def _rank_net(rank):
+    """A small net of the issue-23 layers of one rank, and its input shape."""
+    import lucid
+    from lucid import nn
+    lucid.set_backend("numpy")
+    lucid.random.seed(3)
+    if rank == 1:
+        return nn.Sequential(nn.Conv1d(4, 6, 5, padding="same"), nn.BatchNorm1d(6), nn.ReLU(),
+                             nn.MaxPool1d(2), nn.Conv1d(6, 6, 3, stride=2, groups=2),
+                             nn.AvgPool1d(2), nn.Flatten(), nn.Linear(18, 3)), (2, 4, 32)
+    return nn.Sequential(nn.Conv3d(2, 4, 3, padding=1), nn.BatchNorm3d(4), nn.Tanh(),
+                         nn.MaxPool3d(2), nn.Conv3d(4, 4, (1, 3, 3), padding=(0, 1, 1)),
+                         nn.AvgPool3d((1, 2, 2)), nn.Flatten(), nn.Linear(32, 3)), (2, 2, 4, 8, 8)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("rank", [1, 3])
+def test_torch_translation_of_every_rank_computes_lucids_net(rank):
+    """Conv, BatchNorm and pooling of rank 1 and 3 translate; with lucid's weights copied in,
+    the torch net computes lucid's outputs."""
+    import torch
+    from _translate import to_torch
+
+    import lucid
+    model, shape = _rank_net(rank)
+    tmodel, projections = to_torch(model)
+    assert projections == []
+    lucid_params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, p in tmodel.named_parameters():
+            p.copy_(torch.from_numpy(lucid_params[name].numpy()))
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    np.testing.assert_allclose(tmodel(torch.from_numpy(x)).detach().numpy(),
+                               model(lucid.tensor(x)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not HAVE_MLX, reason="mlx is not installed")
+@pytest.mark.parametrize("rank", [1, 3])
+def test_mlx_translation_of_every_rank_same_output_shape(rank):
+    import mlx.core as mx
+    from _translate import to_mlx
+
+    import lucid
+    model, shape = _rank_net(rank)
+    mmodel, _ = to_mlx(model)
+    x = np.zeros(shape, np.float32)
+    xm = mx.array(x.transpose((0,) + tuple(range(2, x.ndim)) + (1,)))
+    assert tuple(mmodel(xm).shape) == model(lucid.tensor(x)).shape
+
+
+def test_asymmetric_same_padding_is_refused():
+    from _translate import to_torch
+
+    from lucid import nn
+    with pytest.raises(TypeError, match="only symmetric padding is translated"):
+        to_torch(nn.Sequential(nn.Conv1d(2, 2, 4, padding="same")))

@@ -295,3 +295,46 @@ def test_compiled_steps_keep_memory_flat(mlx_only):
         step(x, y)
     mx.clear_cache()
     assert mx.get_active_memory() <= base * 1.05 + 4096
+
+
+def _rank_net(rank):
+    if rank == 1:
+        return nn.Sequential(nn.Conv1d(2, 4, 4, padding="same", bias=False), nn.BatchNorm1d(4),
+                             nn.ReLU(), nn.MaxPool1d(2),
+                             nn.ConstrainedConv1d(4, 4, 3, groups=2, max_norm=0.5),
+                             nn.AdaptiveAvgPool1d(2), nn.Flatten(), nn.Linear(8, 3))
+    return nn.Sequential(nn.Conv3d(2, 4, 3, padding=1, bias=False), nn.BatchNorm3d(4),
+                         nn.ReLU(), nn.AvgPool3d(2),
+                         nn.ConstrainedConv3d(4, 4, 3, padding=1, constraint="zero_mean"),
+                         nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 3))
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_compiled_step_with_the_layers_of_every_rank(backend, rank):
+    """Conv1d/3d, their constrained forms, BatchNorm1d/3d and 1-D/3-D pooling in a compiled
+    training step: the same losses and parameters as eager steps."""
+    rng = np.random.default_rng(rank)
+    shape = (4, 2, 8) if rank == 1 else (2, 2, 4, 4, 4)
+    xs = rng.standard_normal((3,) + shape).astype(np.float32)
+    ys = rng.integers(0, 3, (3, shape[0]))
+    runs = []
+    for compiled in (False, True):
+        lucid.random.seed(0)
+        model = _rank_net(rank)
+        opt = optim.SGD(model.parameters(), lr=0.05)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step(x, y, model=model, opt=opt, loss_fn=loss_fn):
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        if compiled:
+            step = lucid.compile(step, state=[model, opt])
+        losses = [step(lucid.tensor(x), lucid.tensor(y)).item() for x, y in zip(xs, ys)]
+        runs.append((losses, [p.numpy() for p in model.parameters()]))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -57,6 +57,11 @@ BENCH_PATHS = {
     "pointwise 64->128": ["pointwise", "pointwise", "full_window"],
     "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["definition"],
     "dilated 3x3 d2": ["row_blocked", "row_blocked", "k_blocked"],
+    # 1-D calls go through the table as 2-D calls of height 1
+    "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "definition"],
+    # 3-D calls whose kernel is no deeper than the output: one 2-D call per depth tap
+    "video 3-D 3->16 8x32² k3": ["3-D"] + ["flat_gemm"] * 3 + ["3-D"] + ["flat_gemm"] * 3 +
+                                ["3-D"],
 }
 
 
@@ -65,11 +70,12 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
     The paths are replaced by recorders returning zeros (the stride phases run, to record their
     sub-convs), so the real sizes cost little."""
     calls, active = [], []
-    conv2d = nb.conv2d
+    conv2d = nb.conv
 
     def recording_conv2d(*args):
         active.append(len(calls))
-        calls.append("definition")                 # unless a path below records itself
+        # unless a path below records itself; a 3-D call is followed by its depth taps' calls
+        calls.append("3-D" if args[0].ndim == 5 else "definition")
         try:
             return conv2d(*args)
         finally:
@@ -83,16 +89,17 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
             return np.zeros((geo.n, geo.ho, geo.wo, geo.o), dtype=x.dtype)
         return run
 
-    monkeypatch.setattr(nb, "conv2d", recording_conv2d)
+    monkeypatch.setattr(nb, "conv", recording_conv2d)
     monkeypatch.setattr(P, "PATHS", tuple(p._replace(run=recorder(p)) for p in P.PATHS))
     workloads = _bench_workloads()
     assert set(workloads) == set(BENCH_PATHS)
-    for name, (n, ci, co, h, k, s, p, d, g) in workloads.items():
+    for name, (n, ci, co, size, k, s, p, d, g) in workloads.items():
         calls.clear()
-        x = lucid.zeros(n, ci, h, h, requires_grad=True)
-        w = lucid.zeros(co, ci // g, k, k, requires_grad=True)
-        F.conv2d(x, w, None, s, p, d, g).sum().backward()
-        assert calls == BENCH_PATHS[name], name
+        sp = tuple(size) if isinstance(size, tuple) else (size, size)
+        x = lucid.zeros(n, ci, *sp, requires_grad=True)
+        w = lucid.zeros(co, ci // g, *(k,) * len(sp), requires_grad=True)
+        getattr(F, f"conv{len(sp)}d")(x, w, None, s, p, d, g).sum().backward()
+        assert calls == BENCH_PATHS[name], (name, calls)
 
 
 def test_every_path_has_threshold_cases():
@@ -166,7 +173,7 @@ def _options(kw):
 def _definition(x, w, opts, flip, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(P, "PATHS", ())
-        return nb.conv2d(x, w, *opts, flip)
+        return nb.conv(x, w, *opts, flip)
 
 
 def _reference(x, w, opts, flip):
@@ -217,7 +224,7 @@ def test_path_equals_definition_and_reference(numpy_backend, monkeypatch, name, 
     assert _taken(geo) == name
     x, w = _arrays(kw, np.random.default_rng(len(PATH_CASES)))
     opts = _options(kw)
-    y = nb.conv2d(x, w, *opts, flip)
+    y = nb.conv(x, w, *opts, flip)
     y_def = _definition(x, w, opts, flip, monkeypatch)
     np.testing.assert_allclose(y, y_def, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(y, _reference(x, w, opts, flip), rtol=1e-10, atol=1e-10)
@@ -238,7 +245,7 @@ def test_pointwise_reads_every_memory_order(numpy_backend, monkeypatch, memory):
         x = np.broadcast_to(rng.standard_normal((1, 1, 6, 4)), (2, 3, 6, 4))
     opts = ((1, 1), (0, 0), (0, 0), (1, 1), (1, 1), 1)
     assert _taken(P.Geometry.of(x.shape, w.shape, *opts[:5], 1)) == "pointwise"
-    y = nb.conv2d(x, w, *opts, False)
+    y = nb.conv(x, w, *opts, False)
     np.testing.assert_allclose(y, _definition(x, w, opts, False, monkeypatch), rtol=1e-12,
                                atol=1e-12)
     np.testing.assert_allclose(y, np.einsum("nhwc,oc->nhwo", x, w[:, 0, 0]), rtol=1e-12)
@@ -300,14 +307,14 @@ def test_paths_with_forced_blocks_agree_with_reference(numpy_backend, monkeypatc
         w = rng.standard_normal((cout, cin // groups) + k)
         lo, hi = (1, 0), (0, 2)
         y_ref = conv2d_ref(x, w, None, s, lo, hi, d, groups)
-        y = nb.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), s, lo, hi, d, (1, 1),
+        y = nb.conv(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), s, lo, hi, d, (1, 1),
                       groups, False)
         np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
         # Input dilation (the stride-phase path) against an explicitly dilated input.
         xd = np.zeros((3, cin, 17, 21))
         xd[:, :, ::2, ::2] = x
         y_ref = conv2d_ref(xd, w[:, :, ::-1, ::-1], None, (1, 1), lo, hi, d, groups)
-        y = nb.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, d,
+        y = nb.conv(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, d,
                       (2, 2), groups, True)
         np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
 
@@ -330,7 +337,7 @@ def test_flat_products_decline_nonfinite_inputs(numpy_backend):
         assert np.isfinite(y_ref).any() and not np.isfinite(y_ref).all()
         xbh = xb.transpose(0, 2, 3, 1)
         assert flat.flat_dots(xbh, wh, geo) is None
-        y = nb.conv2d(xbh, wh, (1, 1), lo, hi, (1, 1), (1, 1), 3, False)
+        y = nb.conv(xbh, wh, (1, 1), lo, hi, (1, 1), (1, 1), 3, False)
         np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
 
 

@@ -1,5 +1,6 @@
 """Property-based differential fuzzer: random shapes (0- and 1-size axes included), broadcasting
-pairs, axes in and out of range, negative axes, int/bool/float dtypes, basic and array indexing.
+pairs, axes in and out of range, negative axes, int/bool/float dtypes, basic and array indexing,
+convolutions of every rank.
 For every generated case each backend, and torch where importable, must agree: the same values
 (float32 tolerance) and dtype, or the same class of error.
 
@@ -316,6 +317,48 @@ def test_indexing(data):
     n_ellipsis = sum(i is Ellipsis for i in index)
     oracle = n_arrays == 0 or (n_arrays == 1 and a.size > 0)
     check(Case([a], ours, theirs if oracle and n_ellipsis <= 1 else None))
+
+
+@st.composite
+def conv_cases(draw):
+    """A convolution of rank 1, 2 or 3 (plain or transposed) with small random geometry; some
+    combinations are invalid (a kernel larger than the padded input, 'same' with a stride,
+    output_padding too large, an empty batch), where torch and lucid must both refuse. Values
+    are small integers, so float32 sums are exact on every backend."""
+    rank = draw(st.sampled_from([1, 2, 3]))
+    transposed = draw(st.booleans())
+    groups = draw(st.integers(1, 2))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    n = draw(st.integers(0, 2))
+    sizes = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.integers(-2, 3, (n, cin) + sizes).astype(np.float32)
+    wshape = (cin, cout // groups) + k if transposed else (cout, cin // groups) + k
+    w = rng.integers(-2, 3, wshape).astype(np.float32)
+    if transposed:
+        pad, op = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+        name = f"conv_transpose{rank}d"
+        args = (None, stride, pad, op, groups, dilation)
+    else:
+        pad = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])))
+        name = f"conv{rank}d"
+        args = (None, stride, pad, dilation, groups)
+    return [x, w], name, args
+
+
+@settings(settings.get_profile(PROFILE))
+@given(conv_cases())
+def test_convolutions_of_every_rank(case):
+    arrays, name, args = case
+    fn = getattr(lucid.nn.functional, name)
+    tfn = getattr(torch.nn.functional, name) if torch is not None else None
+    # torch skips some argument checks on an empty batch (output_padding >= stride passes):
+    # there the backends must agree among themselves
+    empty = arrays[0].shape[0] == 0
+    check(Case(arrays, lambda x, w: fn(x, w, *args),
+               (lambda x, w: tfn(x, w, *args)) if tfn and not empty else None))
 
 
 def test_fuzzer_profile_is_deterministic_in_ci():

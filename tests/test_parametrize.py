@@ -329,7 +329,7 @@ def test_project_constraints_covers_layers_and_parametrizations(backend):
 
 
 def test_constraints_get_config_and_repr():
-    for c, cfg in [(K.MaxNorm(2.0, axis=0), {"max_value": 2.0, "axis": (0,)}),
+    for c, cfg in [(K.MaxNorm(2.0, axis=0), {"max_value": 2.0, "axis": 0}),
                    (K.FixedCenter(), {"center_value": -1.0, "neighbor_sum": 1.0, "eps": 1e-12}),
                    (K.MinMaxNorm(0.1, 0.5), {"min_value": 0.1, "max_value": 0.5, "rate": 1.0,
                                             "axis": (1, 2, 3)})]:

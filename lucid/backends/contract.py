@@ -10,10 +10,12 @@ is shared code in ``lucid.ops`` built from these primitives.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Array = Any
 Shape = tuple[int, ...]
+Ints = tuple[int, ...]
 Axis = int | tuple[int, ...] | None
 
 
@@ -82,14 +84,15 @@ class Backend(Protocol):
     # -- linear algebra ------------------------------------------------------------------------
     def matmul(self, a: Array, b: Array) -> Array: """NumPy matmul rules (batch dims broadcast)."""
 
-    def conv2d(self, x: Array, w: Array, stride: tuple[int, int], pad_lo: tuple[int, int],
-               pad_hi: tuple[int, int], dilation: tuple[int, int],
-               input_dilation: tuple[int, int], groups: int, flip: bool) -> Array:
-        """Cross-correlation (convolution when flip) in channels-last layout.
+    def conv(self, x: Array, w: Array, stride: Shape, pad_lo: Shape, pad_hi: Shape,
+             dilation: Shape, input_dilation: Shape, groups: int, flip: bool) -> Array:
+        """Cross-correlation (convolution when flip) of rank 1, 2 or 3, channels-last.
 
-        x (N, H, W, C), w (O, kh, kw, C // groups) -> (N, Ho, Wo, O), where the input is first
-        dilated by input_dilation (zeros between pixels), then zero-padded by pad_lo/pad_hi (>= 0),
-        and Ho, Wo are ``conv_output_size`` (below) of each spatial axis.
+        x (N, *S, C), w (O, *k, C // groups) -> (N, *S_out, O), with one spatial axis per rank
+        (L; H, W; D, H, W) and one entry per spatial axis in every tuple. The input is first
+        dilated by input_dilation (zeros between pixels), then zero-padded by pad_lo/pad_hi
+        (>= 0); each S_out is ``conv_output_size`` (below) of its axis. Every convolution pass
+        (forward, both gradients, transposed) is one call of this primitive (``lucid.ops.conv``).
         """
 
     # -- laziness ------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def dilated_size(size: int, dilation: int) -> int:
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, lo: int = 0, hi: int = 0,
                      dilation: int = 1, input_dilation: int = 1) -> int:
-    """Output length of ``conv2d`` along one axis: the input dilated by input_dilation, padded
+    """Output length of ``conv`` along one axis: the input dilated by input_dilation, padded
     by lo + hi, windows spanning dilation * (kernel - 1) + 1 every stride. Below 1 when no
     window fits."""
     span = dilated_size(size, input_dilation) + lo + hi - dilation * (kernel - 1) - 1
@@ -129,3 +132,55 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     """Output length of a transposed convolution (PyTorch's ``ConvTranspose2d``) along one axis:
     (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1."""
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """One convolution's geometry, normalised once (every tuple has one entry per spatial axis).
+
+    kernel, stride, dilation, input_dilation: positive ints. lo, hi: the zero (or
+    ``padding_mode``) padding before and after each axis, >= 0 — "same" resolved with the
+    kernel (its extra pixel on the high side), "valid" as zeros. For a transposed conv, lo = hi =
+    PyTorch's ``padding`` and ``output_padding`` is set. ``padding`` keeps the user's form (for
+    repr). channels_last: input (N, *spatial, C) instead of (N, C, *spatial).
+    """
+
+    rank: int
+    kernel: Ints
+    stride: Ints
+    lo: Ints
+    hi: Ints
+    dilation: Ints
+    input_dilation: Ints
+    groups: int
+    output_padding: Ints
+    padding_mode: str
+    channels_last: bool
+    transposed: bool
+    padding: Any
+
+    def output_size(self, spatial: Ints) -> Ints:
+        """The output's spatial sizes for an input of spatial sizes ``spatial``."""
+        if self.transposed:
+            return tuple(conv_transpose_output_size(n, k, s, p, q, d) for n, k, s, p, q, d in zip(
+                spatial, self.kernel, self.stride, self.lo, self.output_padding, self.dilation))
+        return tuple(conv_output_size(n, k, s, lo, hi, d, di) for n, k, s, lo, hi, d, di in zip(
+            spatial, self.kernel, self.stride, self.lo, self.hi, self.dilation,
+            self.input_dilation))
+
+    def padded_size(self, spatial: Ints) -> Ints:
+        """Each spatial size after input dilation and padding (a conv's windows span this)."""
+        return tuple(dilated_size(n, di) + lo + hi for n, di, lo, hi in zip(
+            spatial, self.input_dilation, self.lo, self.hi))
+
+    @property
+    def mode_pads(self) -> bool:
+        """True when the padding is not zeros: shared code pads first, the conv pads nothing."""
+        return self.padding_mode != "zeros" and (any(self.lo) or any(self.hi))
+
+    @property
+    def conv_pads(self) -> tuple[Ints, Ints]:
+        """The zero pads (lo, hi) the convolution itself applies (none after mode padding)."""
+        if self.mode_pads:
+            return (0,) * self.rank, (0,) * self.rank
+        return self.lo, self.hi

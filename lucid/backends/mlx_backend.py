@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -223,38 +224,56 @@ def matmul(a, b):
     return mx.matmul(a, b)
 
 
-def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
-    _n, h, wd, _c = x.shape
-    _o, kh, kw, _ = w.shape
-    ho, wo = (conv_output_size(*a) for a in zip(
-        (h, wd), (kh, kw), stride, pad_lo, pad_hi, dilation, input_dilation))
-    if (groups == 1 and not flip and tuple(input_dilation) == (1, 1)
-            and kh * kw > ho * wo and ho > 0 and wo > 0):
-        return _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo)
+def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
+    """``mx.conv_general`` for every rank: x (N, *S, C), w (O, *k, C/g)."""
+    k = w.shape[1:-1]
+    out = [conv_output_size(*a) for a in zip(x.shape[1:-1], k, stride, pad_lo, pad_hi, dilation,
+                                              input_dilation)]
+    if (groups == 1 and not flip and all(di == 1 for di in input_dilation)
+            and math.prod(k) > math.prod(out) and min(out) > 0):
+        return _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, out)
     # The CPU conv reads a transposed view (our NCHW -> NHWC change) up to 1.5x slower than a
-    # row-contiguous copy of it; the copy is a no-op for arrays that are contiguous already.
-    x, w = mx.contiguous(x), mx.contiguous(w)
-    return mx.conv_general(x, w, stride=list(stride), padding=(list(pad_lo), list(pad_hi)),
-                           kernel_dilation=list(dilation), input_dilation=list(input_dilation),
-                           groups=groups, flip=flip)
+    # row-major copy of it. The copy is a flatten and a reshape (free for a row-major array),
+    # not mx.contiguous, whose primitive mx.export_function cannot serialize (MLX 0.32).
+    x, w = _row_major(x), _row_major(w)
+    opts = {"stride": list(stride), "padding": (list(pad_lo), list(pad_hi)),
+            "kernel_dilation": list(dilation), "input_dilation": list(input_dilation),
+            "flip": flip}
+    if groups > 1 and len(k) > 2:
+        # MLX 0.32 convolves groups in 1-D and 2-D only: one conv_general per group.
+        cg, og = x.shape[-1] // groups, w.shape[0] // groups
+        return mx.concatenate([mx.conv_general(x[..., i * cg:(i + 1) * cg],
+                                               w[i * og:(i + 1) * og], **opts)
+                               for i in range(groups)], axis=-1)
+    return mx.conv_general(x, w, groups=groups, **opts)
 
 
-def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, ho, wo):
+def _row_major(a):
+    """a as a row-major array: a copy when a is a strided view, else a itself (as
+    mx.contiguous, through Reshape primitives that every MLX transform and export knows)."""
+    return mx.reshape(mx.flatten(a), a.shape)
+
+
+def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, out):
     """A kernel larger than its output (the shape of every weight gradient): gather the input
     patches with one strided view and multiply by the kernel in one GEMM — how MLX computes its
-    own conv weight gradients, and far faster than ``conv_general`` with a large dilated kernel."""
-    n, c = x.shape[0], x.shape[3]
-    o, kh, kw, _ = w.shape
+    own conv weight gradients, and far faster than ``conv_general`` with a large dilated kernel.
+    Any rank: x (N, *S, C), w (O, *k, C) -> (N, *out, O)."""
+    n, c = x.shape[0], x.shape[-1]
+    o, k = w.shape[0], w.shape[1:-1]
     if any(pad_lo) or any(pad_hi):
-        x = mx.pad(x, [(0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)])
-    hp, wp = x.shape[1], x.shape[2]
-    patches = mx.as_strided(x, (n, ho, wo, kh, kw, c),
-                            (hp * wp * c, stride[0] * wp * c, stride[1] * c,
-                             dilation[0] * wp * c, dilation[1] * c, 1))
-    cols = patches.reshape(n * ho * wo, kh * kw * c)
+        x = mx.pad(x, [(0, 0)] + list(zip(pad_lo, pad_hi)) + [(0, 0)])
+    sp = x.shape[1:-1]
+    # Row-major strides of the padded input (as_strided reads x as row-major memory).
+    axis_stride = [c * math.prod(sp[a + 1:]) for a in range(len(sp))]
+    patches = mx.as_strided(x, (n, *out, *k, c),
+                            (math.prod(sp) * c, *(st * s for st, s in zip(axis_stride, stride)),
+                             *(st * d for st, d in zip(axis_stride, dilation)), 1))
+    kk = math.prod(k) * c
+    cols = patches.reshape(n * math.prod(out), kk)
     # Both GEMM operands row-major: MLX's CPU GEMM runs several times slower on a transposed view.
-    wmat = mx.contiguous(w.reshape(o, kh * kw * c).T)
-    return (cols @ wmat).reshape(n, ho, wo, o)
+    wmat = _row_major(w.reshape(o, kk).T)
+    return (cols @ wmat).reshape(n, *out, o)
 
 
 def eval(*arrays):

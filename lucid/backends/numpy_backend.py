@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,38 +162,46 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
-def conv2d(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
-    """Cross-correlation (convolution when flip) by its definition: x (N, H, W, C) is dilated
-    with zeros and zero-padded; one strided view gives every output pixel's window (N, Ho, Wo,
-    g, kh, kw, C/g); its copy, the im2col matrix, times each group's weight (O/g, kh·kw·C/g)
-    is one GEMM per group -> (N, Ho, Wo, O).
+def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
+    """Cross-correlation (convolution when flip) of any rank by its definition: x (N, *S, C) is
+    dilated with zeros and zero-padded; one strided view gives every output pixel's window
+    (N, *S_out, g, *k, C/g); its copy, the im2col matrix, times each group's weight
+    (O/g, prod(k)·C/g) is one GEMM per group -> (N, *S_out, O).
 
     Where a path of ``numpy_conv_paths.PATHS`` applies to the call's shape it computes the same
-    numbers faster; tests/test_conv_paths.py proves each one taken and equal to this."""
-    if flip:
-        w = w[:, ::-1, ::-1, :]                # a convolution correlates with the flipped kernel
-    fast = _conv_paths.run(x, w, _conv_paths.Geometry.of(x.shape, w.shape, stride, pad_lo, pad_hi,
-                                                          dilation, input_dilation, groups))
+    numbers faster (a 1-D call is offered to the table as a 2-D one of height 1);
+    tests/test_conv_paths.py proves each one taken and equal to this."""
+    r = x.ndim - 2
+    if flip:                                   # a convolution correlates with the flipped kernel
+        w = w[(slice(None),) + (slice(None, None, -1),) * r + (slice(None),)]
+    fast = _conv_paths.lifted(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups)
     if fast is not None:
         return fast
-    n, h, wd, c = x.shape
-    o, kh, kw, cg = w.shape
-    ho, wo = (conv_output_size(*a) for a in zip((h, wd), (kh, kw), stride, pad_lo, pad_hi,
-                                                dilation, input_dilation))
-    (dh, dw), g = input_dilation, groups
-    if dh > 1 or dw > 1:
-        xd = np.zeros((n, dilated_size(h, dh), dilated_size(wd, dw), c), dtype=x.dtype)
-        xd[:, ::dh, ::dw] = x
+    return conv_definition(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups)
+
+
+def conv_definition(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups):
+    """``conv`` without the path table (w already flipped): the reference every path equals."""
+    n, *sp, c = x.shape
+    o, *k, cg = w.shape
+    g = groups
+    out = [conv_output_size(*a) for a in zip(sp, k, stride, pad_lo, pad_hi, dilation,
+                                              input_dilation)]
+    if any(di > 1 for di in input_dilation):
+        xd = np.zeros((n, *(dilated_size(s, di) for s, di in zip(sp, input_dilation)), c),
+                      dtype=x.dtype)
+        xd[(slice(None),) + tuple(slice(None, None, di) for di in input_dilation)] = x
         x = xd
-    x = np.pad(x, ((0, 0), (pad_lo[0], pad_hi[0]), (pad_lo[1], pad_hi[1]), (0, 0)))
-    sn, sh, sw, sc = x.strides
-    windows = as_strided(x, (n, ho, wo, g, kh, kw, cg),
-                         (sn, sh * stride[0], sw * stride[1], sc * cg, sh * dilation[0],
-                          sw * dilation[1], sc), writeable=False)
-    cols = windows.reshape(n * ho * wo, g, kh * kw * cg)                    # im2col: one copy
-    wmat = w.reshape(g, o // g, kh * kw * cg)
-    out = np.matmul(cols.transpose(1, 0, 2), wmat.transpose(0, 2, 1))      # (g, N·Ho·Wo, O/g)
-    return out.transpose(1, 0, 2).reshape(n, ho, wo, o)
+    x = np.pad(x, ((0, 0),) + tuple(zip(pad_lo, pad_hi)) + ((0, 0),))
+    sn, *ss, sc = x.strides
+    windows = as_strided(x, (n, *out, g, *k, cg),
+                         (sn, *(st * s for st, s in zip(ss, stride)), sc * cg,
+                          *(st * d for st, d in zip(ss, dilation)), sc), writeable=False)
+    m, kk = n * math.prod(out), math.prod(k) * cg
+    cols = windows.reshape(m, g, kk)                                       # im2col: one copy
+    wmat = w.reshape(g, o // g, kk)
+    res = np.matmul(cols.transpose(1, 0, 2), wmat.transpose(0, 2, 1))      # (g, M, O/g)
+    return res.transpose(1, 0, 2).reshape(n, *out, o)
 
 
 def eval(*arrays):

@@ -15,10 +15,21 @@ from lucid.nn.layers.activation import (
     Softplus,
     Tanh,
 )
-from lucid.nn.layers.constrained_conv import ConstrainedConv2d
+from lucid.nn.layers.constrained_conv import (
+    ConstrainedConv1d,
+    ConstrainedConv2d,
+    ConstrainedConv3d,
+)
 from lucid.nn.layers.constrained_linear import ConstrainedLinear
 from lucid.nn.layers.container import ModuleList, Sequential
-from lucid.nn.layers.conv import Conv2d, ConvTranspose2d
+from lucid.nn.layers.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
 from lucid.nn.layers.feature_norm import GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from lucid.nn.layers.linear import Flatten, Identity, Linear
 from lucid.nn.layers.loss import (
@@ -32,8 +43,20 @@ from lucid.nn.layers.loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from lucid.nn.layers.normalization import BatchNorm2d
-from lucid.nn.layers.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2D, MaxPool2d
+from lucid.nn.layers.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from lucid.nn.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2D,
+    MaxPool2d,
+    MaxPool3d,
+)
+from lucid.nn.layers.separable_conv import DepthwiseConv2d, SeparableConv2d
 from lucid.nn.layers.shaping import (
     ConstantPad2d,
     Dropout1d,
@@ -48,17 +71,30 @@ from lucid.nn.parameter import Parameter
 __all__ = [
     "ELU",
     "GELU",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
     "ConstantPad2d",
+    "ConstrainedConv1d",
     "ConstrainedConv2d",
+    "ConstrainedConv3d",
     "ConstrainedLinear",
+    "Conv1d",
     "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CrossEntropyLoss",
+    "DepthwiseConv2d",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -77,13 +113,16 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2D",
     "MaxPool2d",
+    "MaxPool3d",
     "Module",
     "ModuleList",
     "NLLLoss",
     "Parameter",
     "ReLU",
+    "SeparableConv2d",
     "Sequential",
     "SiLU",
     "Sigmoid",

@@ -1,10 +1,14 @@
 """Weight constraints: each a small parameter-free module ``w -> w'`` over Tensor ops, so it runs
-and differentiates the same way on every backend. Use one as ``ConstrainedConv2d(constraint=...)``
-(by name), with ``lucid.nn.utils.parametrize.register_parametrization`` on any parameter, or call
-it directly; any callable Tensor -> Tensor serves as a constraint too.
+and differentiates the same way on every backend. Use one as ``ConstrainedConvNd(constraint=...)``
+(by name or as the object), with ``lucid.nn.utils.parametrize.register_parametrization`` on any
+parameter, or call it directly; any callable Tensor -> Tensor serves as a constraint too.
+``get_config()`` gives the arguments as given and ``cls.from_config(config)`` rebuilds the
+constraint (Keras's pair).
 
-Slice families act on each slice over the last two axes (a kernel slice W[o, i] of a conv weight;
-the whole matrix of a Linear weight); S is the slice's sum:
+Slice families act on each slice over ``axes``: by default (``axes=None``) every axis after the
+first two of a weight with 3 or more dims (a kernel slice W[o, i, ...] of a conv weight of any
+rank) and the last two axes of a 2-D weight (the whole matrix of a Linear weight); S is the
+slice's sum:
 
 - ``NonNeg()``:                 max(W, 0)
 - ``SumToOne(eps)``:            W / (S + eps)
@@ -12,9 +16,9 @@ the whole matrix of a Linear weight); S is the slice's sum:
 - ``NonNegSumToOne(eps)``:      P / (ΣP + eps),  P = max(W, 0)
 - ``UnitL2(eps)``:              W / sqrt(ΣW² + eps)
 - ``MaxL2(max_l2, eps)``:       W · min(1, max_l2 / sqrt(ΣW² + eps))
-- ``FixedCenter(center_value, neighbor_sum, eps)``: the centre tap becomes center_value and the
-  other taps N are scaled to sum to neighbor_sum: N · neighbor_sum / (ΣN + eps) (Bayar & Stamm's
-  constrained layer; an odd kernel).
+- ``FixedCenter(center_value, neighbor_sum, eps)``: the centre tap (voxel) becomes center_value
+  and the other taps N are scaled to sum to neighbor_sum: N · neighbor_sum / (ΣN + eps) (Bayar &
+  Stamm's constrained layer; an odd size on every slice axis).
 
 Norm families (Keras / selfeeg) act on the L2 norm n over ``axis`` (default (1, 2, 3): one norm
 per output filter of a conv weight), with eps = 1e-7:
@@ -29,10 +33,10 @@ slice is degenerate when that denominator is tiny beside the slice's own magnitu
 sum of the absolute values being normalised: Σ max(W, 0) for NonNegSumToOne, Σ|N| of the
 neighbours for FixedCenter): |D| ≤ 1e-5 · M, or M = 0 (nothing to normalise). Dividing by such a
 D would blow up or miss the target sum, so a degenerate slice becomes the uniform kernel that
-satisfies the constraint: 1/(kh·kw) everywhere (SumToOne, NonNegSumToOne), or neighbor_sum /
-(kh·kw − 1) on every neighbour (FixedCenter). Every other slice gets the formula exactly, whatever
-eps (eps=0.25 gives W / (S + 0.25)). An all-zero slice or filter stays zero under UnitL2, MaxL2
-and the norm families. Values and gradients are finite in every case.
+satisfies the constraint: 1/K everywhere (SumToOne, NonNegSumToOne; K taps per slice), or
+neighbor_sum / (K − 1) on every neighbour (FixedCenter). Every other slice gets the formula
+exactly, whatever eps (eps=0.25 gives W / (S + 0.25)). An all-zero slice or filter stays zero
+under UnitL2, MaxL2 and the norm families. Values and gradients are finite in every case.
 """
 
 from __future__ import annotations
@@ -73,8 +77,19 @@ def _axis_spec(axis: Any, name: str = "axis") -> tuple[int, ...]:
     return tuple(int(a) for a in items)
 
 
-def _slice_axes(w: Tensor) -> tuple[int, ...]:
+def _slice_axes(w: Tensor, axes: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The slice axes of w: ``axes`` (checked against w's rank), or by default every axis after
+    the first two (ndim >= 3) / the last two (a 2-D weight)."""
+    if axes is not None:
+        return AX.axes(axes, w.ndim, name="axes")
+    if w.ndim >= 3:
+        return tuple(range(2, w.ndim))
     return tuple(range(max(0, w.ndim - 2), w.ndim))
+
+
+def _given(v: Any) -> Any:
+    """An axis argument as given, for get_config: an int stays an int, a list becomes a tuple."""
+    return tuple(v) if isinstance(v, list) else v
 
 
 def _normalised(p: Tensor, magnitude: Tensor, target: float, eps: float, uniform: Tensor,
@@ -87,8 +102,9 @@ def _normalised(p: Tensor, magnitude: Tensor, target: float, eps: float, uniform
 
 class Constraint(Module):
     """Base: a parameter-free module mapping a raw weight to the constrained one. ``name`` is the
-    string ``ConstrainedConv2d(constraint=...)`` knows it by; ``get_config()`` gives the
-    arguments that rebuild it (as Keras constraints do)."""
+    string ``ConstrainedConvNd(constraint=...)`` knows it by; ``get_config()`` gives the
+    arguments that rebuild it, as given (as Keras constraints do), and ``from_config`` rebuilds
+    it."""
 
     name = "none"
 
@@ -97,6 +113,15 @@ class Constraint(Module):
 
     def get_config(self) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constraint:
+        """The constraint ``cls(**config)``: ``cls.from_config(c.get_config())`` rebuilds c."""
+        return cls(**config)
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise ValueError if a weight of ``shape`` cannot take this constraint (called by the
+        constrained layers before they allocate the weight)."""
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -113,20 +138,40 @@ class NonNeg(Constraint):
         return w.relu()
 
 
-class ZeroMean(Constraint):
+class _SliceConstraint(Constraint):
+    """A slice family: acts per slice over ``axes`` (None: the default slice axes, see the
+    module docstring)."""
+
+    def __init__(self, axes: Any = None) -> None:
+        super().__init__()
+        self.axes_given = _given(axes)
+        self.axes = None if axes is None else _axis_spec(axes, "axes")
+
+    def slice_axes(self, w: Tensor) -> tuple[int, ...]:
+        return _slice_axes(w, self.axes)
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        if self.axes is not None:
+            AX.axes(self.axes, len(shape), name="axes")
+
+    def get_config(self) -> dict[str, Any]:
+        return {} if self.axes is None else {"axes": self.axes_given}
+
+
+class ZeroMean(_SliceConstraint):
     name = "zero_mean"
 
     def forward(self, w: Tensor) -> Tensor:
-        return w - w.mean(axis=_slice_axes(w), keepdims=True)
+        return w - w.mean(axis=self.slice_axes(w), keepdims=True)
 
 
-class _EpsConstraint(Constraint):
-    def __init__(self, eps: float = 1e-12) -> None:
-        super().__init__()
+class _EpsConstraint(_SliceConstraint):
+    def __init__(self, eps: float = 1e-12, axes: Any = None) -> None:
+        super().__init__(axes)
         self.eps = _number(eps, "eps")
 
     def get_config(self) -> dict[str, Any]:
-        return {"eps": self.eps}
+        return {"eps": self.eps, **super().get_config()}
 
 
 class SumToOne(_EpsConstraint):
@@ -138,7 +183,7 @@ class SumToOne(_EpsConstraint):
         return w
 
     def forward(self, w: Tensor) -> Tensor:
-        ax = _slice_axes(w)
+        ax = self.slice_axes(w)
         p = self.numerator(w)
         k = 1
         for a in ax:
@@ -160,7 +205,7 @@ class UnitL2(_EpsConstraint):
     name = "unit_l2"
 
     def forward(self, w: Tensor) -> Tensor:
-        den = (w * w).sum(axis=_slice_axes(w), keepdims=True) + self.eps
+        den = (w * w).sum(axis=self.slice_axes(w), keepdims=True) + self.eps
         pos = den > 0
         return where(pos, w / where(pos, den, 1.0).sqrt(), 0.0)
 
@@ -168,65 +213,83 @@ class UnitL2(_EpsConstraint):
 class MaxL2(_EpsConstraint):
     name = "max_l2"
 
-    def __init__(self, max_l2: float, eps: float = 1e-12) -> None:
-        super().__init__(eps)
+    def __init__(self, max_l2: float, eps: float = 1e-12, axes: Any = None) -> None:
+        super().__init__(eps, axes)
         self.max_l2 = _number(max_l2, "max_l2", positive=True)
 
     def forward(self, w: Tensor) -> Tensor:
-        den = (w * w).sum(axis=_slice_axes(w), keepdims=True) + self.eps
+        den = (w * w).sum(axis=self.slice_axes(w), keepdims=True) + self.eps
         pos = den > 0
         scale = where(pos, self.max_l2 / where(pos, den, 1.0).sqrt(), 1.0)
         return w * scale.clip(max=1.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {"max_l2": self.max_l2, "eps": self.eps}
+        return {"max_l2": self.max_l2, **super().get_config()}
 
 
 class FixedCenter(_EpsConstraint):
-    """Centre tap = center_value; the neighbours scaled to sum to neighbor_sum (odd kernels)."""
+    """Centre tap (voxel) = center_value; the neighbours scaled to sum to neighbor_sum (an odd
+    size on every slice axis)."""
 
     name = "fixed_center"
 
     def __init__(self, center_value: float = -1.0, neighbor_sum: float = 1.0,
-                 eps: float = 1e-12) -> None:
-        super().__init__(eps)
+                 eps: float = 1e-12, axes: Any = None) -> None:
+        super().__init__(eps, axes)
         for v, n in ((center_value, "center_value"), (neighbor_sum, "neighbor_sum")):
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise TypeError(f"{n} must be a number, got {v!r}")
         self.center_value, self.neighbor_sum = float(center_value), float(neighbor_sum)
 
+    def _check_axes(self, shape: tuple[int, ...], ax: tuple[int, ...]) -> None:
+        sizes = tuple(shape[a] for a in ax)
+        if any(n % 2 == 0 for n in sizes):
+            raise ValueError(f"fixed_center needs an odd size on every slice axis {ax}, got "
+                             f"sizes {sizes} of a weight of shape {shape}")
+        if all(n == 1 for n in sizes):
+            raise ValueError(f"fixed_center needs neighbours: a kernel of sizes {sizes} has none")
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        ax = AX.axes(self.axes, len(shape), name="axes") if self.axes is not None else \
+            tuple(range(2, len(shape))) if len(shape) >= 3 else \
+            tuple(range(max(0, len(shape) - 2), len(shape)))
+        self._check_axes(shape, ax)
+
     def forward(self, w: Tensor) -> Tensor:
-        if w.ndim < 2 or w.shape[-1] % 2 == 0 or w.shape[-2] % 2 == 0:
-            raise ValueError(f"FixedCenter needs odd kernel sizes in the last two dims, got a "
-                             f"weight of shape {w.shape}")
-        kh, kw = w.shape[-2], w.shape[-1]
-        if kh * kw == 1:
-            raise ValueError("FixedCenter needs neighbours: a 1x1 kernel has none")
-        ax = _slice_axes(w)
-        c = zeros(*((1,) * (w.ndim - 2) + (kh, kw)), dtype=w.dtype, device=w.backend)
-        c[..., kh // 2, kw // 2] = 1.0
+        ax = self.slice_axes(w)
+        self._check_axes(w.shape, ax)
+        shape = tuple(w.shape[a] if a in ax else 1 for a in range(w.ndim))
+        taps = 1
+        for a in ax:
+            taps *= w.shape[a]
+        c = zeros(*shape, dtype=w.dtype, device=w.backend)
+        c[tuple(n // 2 for n in shape)] = 1.0                  # the centre of every slice axis
         nb = w * (1.0 - c)
-        uniform = (1.0 - c) * (self.neighbor_sum / (kh * kw - 1)) + w.detach() * 0.0
+        uniform = (1.0 - c) * (self.neighbor_sum / (taps - 1)) + w.detach() * 0.0
         out = _normalised(nb, nb.abs().sum(axis=ax, keepdims=True), self.neighbor_sum, self.eps,
                           uniform, ax)
         return out + c * self.center_value
 
     def get_config(self) -> dict[str, Any]:
         return {"center_value": self.center_value, "neighbor_sum": self.neighbor_sum,
-                "eps": self.eps}
+                **super().get_config()}
 
 
 class _NormConstraint(Constraint):
     def __init__(self, axis: Any = (1, 2, 3)) -> None:
         super().__init__()
+        self.axis_given = _given(axis)
         self.axis = _axis_spec(axis)
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        AX.axes(self.axis, len(shape), name="axis")
 
     def _norm_and_scale(self, w: Tensor, target_of) -> Tensor:
         n = w.norm(2, axis=AX.axes(self.axis, w.ndim, name="axis"), keepdims=True)
         return w * (target_of(n) / (n + KERAS_EPS))
 
     def get_config(self) -> dict[str, Any]:
-        return {"axis": self.axis}
+        return {"axis": self.axis_given}
 
 
 class MaxNorm(_NormConstraint):
@@ -240,7 +303,7 @@ class MaxNorm(_NormConstraint):
         return self._norm_and_scale(w, lambda n: n.clip(0.0, self.max_value))
 
     def get_config(self) -> dict[str, Any]:
-        return {"max_value": self.max_value, "axis": self.axis}
+        return {"max_value": self.max_value, "axis": self.axis_given}
 
 
 class MinMaxNorm(_NormConstraint):
@@ -265,7 +328,7 @@ class MinMaxNorm(_NormConstraint):
 
     def get_config(self) -> dict[str, Any]:
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
-                "axis": self.axis}
+                "axis": self.axis_given}
 
 
 class UnitNorm(_NormConstraint):
@@ -282,16 +345,44 @@ NORM_CONSTRAINTS: dict[str, type[Constraint]] = {
     c.name: c for c in (MaxNorm, MinMaxNorm, UnitNorm)}
 
 
-def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
+class CallableConstraint(Constraint):
+    """Any callable Tensor -> Tensor used as a constraint (a function, or a Module that is not a
+    Constraint), so that every constrained layer holds a Constraint."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        if not callable(fn):
+            raise TypeError(f"constraint must be a name, a Constraint or a callable Tensor -> "
+                            f"Tensor, got {fn!r}")
+        self.fn = fn
+        self.name = getattr(fn, "__name__", type(fn).__name__)
+
+    def forward(self, w: Tensor) -> Tensor:
+        return self.fn(w)
+
+    def extra_repr(self) -> str:
+        return f"fn={self.name}"
+
+
+def build(constraint: Any, kernel_size: tuple[int, ...], *, eps: float = 1e-12,
           max_l2: float | None = None, center_value: float = -1.0, neighbor_sum: float = 1.0,
           max_norm: float | None = None, min_norm: float | None = None,
-          axis_norm: Any = (1, 2, 3), minmax_rate: float = 1.0) -> Constraint:
-    """The constraint a ``ConstrainedConv2d``'s string arguments select, validated.
+          axis_norm: Any = None, minmax_rate: float = 1.0) -> Constraint:
+    """The constraint a ``ConstrainedConvNd``'s arguments select, validated, for a weight
+    (O, I/g, *kernel_size) of any rank.
 
-    With ``constraint="none"`` and ``max_norm`` given, the norm family is chosen as selfeeg does:
-    max_norm alone -> MaxNorm; min_norm and max_norm -> MinMaxNorm; both 1.0 -> UnitNorm."""
+    ``constraint`` is a name, a Constraint (used as it is) or any callable Tensor -> Tensor
+    (wrapped in ``CallableConstraint``); the keyword arguments configure a named constraint
+    only. With ``constraint="none"`` and ``max_norm`` given, the norm family is chosen as selfeeg
+    does: max_norm alone -> MaxNorm; min_norm and max_norm -> MinMaxNorm; both 1.0 -> UnitNorm,
+    over ``axis_norm`` (None: every axis but 0)."""
+    ndim = len(kernel_size) + 2
+    if not isinstance(constraint, str):
+        if isinstance(constraint, Constraint):
+            return constraint
+        return CallableConstraint(constraint)
     choices = list(SLICE_CONSTRAINTS) + list(NORM_CONSTRAINTS)
-    if not isinstance(constraint, str) or constraint not in choices:
+    if constraint not in choices:
         raise ValueError(f"unknown constraint {constraint!r}; choose one of {', '.join(choices)}")
     norm_given = max_norm is not None or min_norm is not None
     if constraint in SLICE_CONSTRAINTS and constraint != "none" and norm_given:
@@ -304,18 +395,20 @@ def build(constraint: str, kernel_size: tuple[int, int], *, eps: float = 1e-12,
     if constraint == "none" and norm_given:
         constraint = norm_family(max_norm, min_norm)
     if constraint in NORM_CONSTRAINTS:
-        return norm_constraint(constraint, max_norm, min_norm, axis_norm, minmax_rate, ndim=4)
+        axes = tuple(range(1, ndim)) if axis_norm is None else axis_norm
+        return norm_constraint(constraint, max_norm, min_norm, axes, minmax_rate, ndim=ndim)
     if constraint == "max_l2":
         if max_l2 is None:
             raise ValueError("constraint='max_l2' needs max_l2 (the largest L2 norm), got None")
         return MaxL2(max_l2, eps)
     if constraint == "fixed_center":
-        kh, kw = kernel_size
-        if kh % 2 == 0 or kw % 2 == 0:
-            raise ValueError(f"constraint='fixed_center' needs an odd kernel in both dims, got "
-                             f"kernel_size={kernel_size}")
-        if kh * kw == 1:
-            raise ValueError("constraint='fixed_center' needs neighbours: a 1x1 kernel has none")
+        if any(k % 2 == 0 for k in kernel_size):
+            raise ValueError(f"constraint='fixed_center' needs an odd kernel in every dim, got "
+                             f"kernel_size={tuple(kernel_size)}")
+        if all(k == 1 for k in kernel_size):
+            size = "x".join("1" * len(kernel_size))
+            raise ValueError(f"constraint='fixed_center' needs neighbours: a {size} kernel has "
+                             "none")
         return FixedCenter(center_value, neighbor_sum, eps)
     cls = SLICE_CONSTRAINTS[constraint]
     return cls(eps) if issubclass(cls, _EpsConstraint) else cls()

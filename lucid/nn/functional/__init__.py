@@ -17,7 +17,14 @@ from lucid.nn.functional.activation import (
                                             tanh,
 )
 from lucid.nn.functional.channel_dropout import dropout1d, dropout2d, dropout3d
-from lucid.nn.functional.conv import conv2d, conv_transpose2d
+from lucid.nn.functional.conv import (
+                                            conv1d,
+                                            conv2d,
+                                            conv3d,
+                                            conv_transpose1d,
+                                            conv_transpose2d,
+                                            conv_transpose3d,
+)
 from lucid.nn.functional.feature_norm import group_norm, instance_norm, layer_norm
 from lucid.nn.functional.loss import (
                                             binary_cross_entropy,
@@ -32,16 +39,34 @@ from lucid.nn.functional.loss import (
 )
 from lucid.nn.functional.normalization import batch_norm
 from lucid.nn.functional.padding import pad
-from lucid.nn.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from lucid.nn.functional.pooling import (
+                                            adaptive_avg_pool1d,
+                                            adaptive_avg_pool2d,
+                                            adaptive_avg_pool3d,
+                                            avg_pool1d,
+                                            avg_pool2d,
+                                            avg_pool3d,
+                                            max_pool1d,
+                                            max_pool2d,
+                                            max_pool3d,
+)
 
 __all__ = [
+                                            "adaptive_avg_pool1d",
                                             "adaptive_avg_pool2d",
+                                            "adaptive_avg_pool3d",
+                                            "avg_pool1d",
                                             "avg_pool2d",
+                                            "avg_pool3d",
                                             "batch_norm",
                                             "binary_cross_entropy",
                                             "binary_cross_entropy_with_logits",
+                                            "conv1d",
                                             "conv2d",
+                                            "conv3d",
+                                            "conv_transpose1d",
                                             "conv_transpose2d",
+                                            "conv_transpose3d",
                                             "cross_entropy",
                                             "dropout",
                                             "dropout1d",
@@ -59,7 +84,9 @@ __all__ = [
                                             "leaky_relu",
                                             "linear",
                                             "log_softmax",
+                                            "max_pool1d",
                                             "max_pool2d",
+                                            "max_pool3d",
                                             "mse_loss",
                                             "nll_loss",
                                             "pad",

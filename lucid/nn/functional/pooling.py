@@ -1,7 +1,9 @@
-"""Pooling: strided window taps, then a max or a sum over them."""
+"""Pooling of every rank (1, 2 or 3 spatial axes, the last axes of the input): strided window
+taps, then a max or a sum over them."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from lucid.creation import ones
@@ -10,6 +12,8 @@ from lucid.nn import conv_args as A
 from lucid.nn.functional.padding import pad
 from lucid.ops.pool import MaxOverTaps, MaxPoolBlocks
 from lucid.tensor import Tensor, apply
+
+Ints = tuple[int, ...]
 
 
 def _pool_geometry(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, int]:
@@ -26,80 +30,161 @@ def _pool_geometry(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> t
     return out, extra
 
 
-def _taps(x: Tensor, k, s, d, out) -> Tensor:
-    """Stack of the kh*kw strided views: (kh*kw, N, C, Ho, Wo)."""
+def _taps(x: Tensor, k: Ints, s: Ints, d: Ints, out: Ints) -> Tensor:
+    """Stack of the prod(k) strided views of the last len(k) axes: (prod(k), N, C, *out)."""
     views = []
-    for a in range(k[0]):
-        for b in range(k[1]):
-            r, c = a * d[0], b * d[1]
-            views.append(x[..., r:r + s[0] * (out[0] - 1) + 1:s[0],
-                           c:c + s[1] * (out[1] - 1) + 1:s[1]])
+    for offs in itertools.product(*(range(kk) for kk in k)):
+        index = tuple(slice(o * dd, o * dd + ss * (m - 1) + 1, ss)
+                      for o, dd, ss, m in zip(offs, d, s, out))
+        views.append(x[(Ellipsis,) + index])
     return concatenate([v.unsqueeze(0) for v in views], 0)
 
 
-def _pool_args(x, kernel_size, stride, padding, dilation):
-    k = A.pair(kernel_size, "kernel_size")
-    s = k if stride is None else A.pair(stride, "stride")
-    p = A.pair(padding, "padding", minimum=0)
-    d = A.pair(dilation, "dilation")
+def _widths(lo: Ints, hi: Ints) -> tuple[int, ...]:
+    """F.pad's flat widths (last axis first) from per-axis lo/hi."""
+    w: tuple[int, ...] = ()
+    for a, b in zip(reversed(lo), reversed(hi)):
+        w += (a, b)
+    return w
+
+
+def _pool_args(x: Tensor, rank: int, kernel_size: Any, stride: Any, padding: Any,
+               dilation: Any) -> tuple[Ints, Ints, Ints, Ints]:
+    k = A.ntuple(kernel_size, "kernel_size", rank)
+    s = k if stride is None or stride == () or stride == [] else A.ntuple(stride, "stride", rank)
+    p = A.ntuple(padding, "padding", rank, minimum=0)
+    d = A.ntuple(dilation, "dilation", rank)
     for pp, kk in zip(p, k):
         if pp > kk // 2:
             raise ValueError(f"pad {p} should be at most half of the kernel size {k}")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"pooling expects (N, C, H, W) or (C, H, W) input, got shape {x.shape}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"pooling input must be a lucid Tensor, got {type(x).__name__}")
+    if x.ndim not in (rank + 1, rank + 2):
+        layout = A.layout(rank, False)
+        raise ValueError(f"{rank}-D pooling expects {layout} input, got shape {x.shape}")
     return k, s, p, d
+
+
+def _max_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+              ceil_mode: bool) -> Tensor:
+    k, s, p, d = _pool_args(x, rank, kernel_size, stride, padding, dilation)
+    geo = [_pool_geometry(n, kk, ss, pp, dd, ceil_mode)
+           for n, kk, ss, pp, dd in zip(x.shape[-rank:], k, s, p, d)]
+    out, extra = tuple(g[0] for g in geo), tuple(g[1] for g in geo)
+    if rank == 2 and s == k and p == (0, 0) and d == (1, 1) and extra == (0, 0):
+        # non-overlapping windows (the usual 2x2 / 2): the windows are a reshape of the input
+        h, w = out[0] * k[0], out[1] * k[1]
+        xc = x if x.shape[-2:] == (h, w) else x[..., :h, :w]
+        return apply(MaxPoolBlocks, xc, k=k)
+    xp = pad(x, _widths(p, tuple(a + e for a, e in zip(p, extra))), value=float("-inf"))
+    return apply(MaxOverTaps, _taps(xp, k, s, d, out))
+
+
+def _avg_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
+              ceil_mode: bool, count_include_pad: bool) -> Tensor:
+    k, s, p, d = _pool_args(x, rank, kernel_size, stride, padding, 1)
+    geo = [_pool_geometry(n, kk, ss, pp, 1, ceil_mode)
+           for n, kk, ss, pp in zip(x.shape[-rank:], k, s, p)]
+    out, extra = tuple(g[0] for g in geo), tuple(g[1] for g in geo)
+    hi = tuple(a + e for a, e in zip(p, extra))
+    xp = pad(x, _widths(p, hi))
+    total = _taps(xp, k, s, d, out).sum(axis=0)
+    if not (any(extra) or (not count_include_pad and any(p))):
+        size = 1
+        for kk in k:
+            size *= kk
+        return total / float(size)
+    sizes = x.shape[-rank:]
+    if count_include_pad:
+        full = ones(*(n + 2 * pp for n, pp in zip(sizes, p)), device=x.backend, dtype=x.dtype)
+        mask = pad(full, _widths((0,) * rank, extra))
+    else:
+        mask = pad(ones(*sizes, device=x.backend, dtype=x.dtype), _widths(p, hi))
+    count = _taps(mask, k, s, d, out).sum(axis=0)
+    return total / count
+
+
+def _adaptive_axis(x: Tensor, axis: int, out: int) -> Tensor:
+    """Adaptive mean along one axis: bins start = floor(i*n/out), end = ceil((i+1)*n/out)."""
+    n = x.shape[axis]
+    if n % out == 0:
+        shape = x.shape[:axis] + (out, n // out) + x.shape[axis + 1:]
+        return x.reshape(shape).mean(axis=axis + 1)
+    pre = (slice(None),) * axis
+    bins = [x[pre + (slice((i * n) // out, -(-((i + 1) * n) // out)),)].mean(
+        axis=axis, keepdims=True) for i in range(out)]
+    return concatenate(bins, axis)
+
+
+def _adaptive_avg_pool(rank: int, x: Tensor, output_size: Any) -> Tensor:
+    """Mean over the adaptive bins of each of the last ``rank`` axes (PyTorch's bins). A box
+    mean is the mean of means along each axis in turn, so the axes are pooled one at a time."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"pooling input must be a lucid Tensor, got {type(x).__name__}")
+    if x.ndim not in (rank + 1, rank + 2):
+        raise ValueError(f"{rank}-D adaptive pooling expects {A.layout(rank, False)} input, "
+                         f"got shape {x.shape}")
+    sizes = x.shape[-rank:]
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != rank:
+            raise ValueError(f"output_size must be an int or {rank} sizes, got {output_size!r}")
+        want = tuple(n if o is None else o for o, n in zip(output_size, sizes))
+    else:
+        want = (output_size,) * rank
+    want = A.ntuple(want, "output_size", rank)
+    for i, o in enumerate(want):
+        x = _adaptive_axis(x, x.ndim - rank + i, o)
+    return x
+
+
+def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Max over windows of (N, C, L) or (C, L); as ``max_pool2d`` along one axis."""
+    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
     """Max over windows of (N, C, H, W); padding counts as -inf; the gradient goes to one maximum
     per window."""
-    k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation)
-    (ho, eh), (wo, ew) = (_pool_geometry(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in
-                          zip(x.shape[-2:], k, s, p, d))
-    if s == k and p == (0, 0) and d == (1, 1) and eh == ew == 0:
-        # non-overlapping windows (the usual 2x2 / 2): the windows are a reshape of the input
-        h, w = ho * k[0], wo * k[1]
-        xc = x if x.shape[-2:] == (h, w) else x[..., :h, :w]
-        return apply(MaxPoolBlocks, xc, k=k)
-    xp = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=float("-inf"))
-    return apply(MaxOverTaps, _taps(xp, k, s, d, (ho, wo)))
+    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Max over windows of (N, C, D, H, W) or (C, D, H, W)."""
+    return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over windows of (N, C, L) or (C, L); as ``avg_pool2d`` along one axis."""
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """Mean over windows of (N, C, H, W). The divisor counts zero padding when count_include_pad;
     window parts beyond the padded input (ceil_mode) never count."""
-    k, s, p, d = _pool_args(x, kernel_size, stride, padding, 1)
-    (ho, eh), (wo, ew) = (_pool_geometry(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in
-                          zip(x.shape[-2:], k, s, p))
-    xp = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh))
-    total = _taps(xp, k, s, d, (ho, wo)).sum(axis=0)
-    if not (eh or ew or (not count_include_pad and any(p))):
-        return total / float(k[0] * k[1])
-    h, w = x.shape[-2:]
-    if count_include_pad:
-        full = ones(h + 2 * p[0], w + 2 * p[1], device=x.backend, dtype=x.dtype)
-        mask = pad(full, (0, ew, 0, eh))
-    else:
-        mask = pad(ones(h, w, device=x.backend, dtype=x.dtype), (p[1], p[1] + ew, p[0], p[0] + eh))
-    count = _taps(mask, k, s, d, (ho, wo)).sum(axis=0)
-    return total / count
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over windows of (N, C, D, H, W) or (C, D, H, W)."""
+    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
+    """Mean over adaptive bins of the last axis of (N, C, L) or (C, L)."""
+    return _adaptive_avg_pool(1, x, output_size)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     """Mean over the adaptive bins start = floor(i*H/out), end = ceil((i+1)*H/out) (PyTorch)."""
-    if isinstance(output_size, int):
-        output_size = (output_size, output_size)
-    h, w = x.shape[-2:]
-    oh, ow = (h if o is None else o for o in output_size)
-    if h % oh == 0 and w % ow == 0:
-        lead = x.shape[:-2]
-        return x.reshape(lead + (oh, h // oh, ow, w // ow)).mean(axis=(-3, -1))
-    rows = []
-    for i in range(oh):
-        r0, r1 = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cols = [x[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean(axis=(-2, -1))
-                for j in range(ow)]
-        rows.append(concatenate([c.unsqueeze(-1) for c in cols], -1).unsqueeze(-2))
-    return concatenate(rows, -2)
+    return _adaptive_avg_pool(2, x, output_size)
+
+
+def adaptive_avg_pool3d(x: Tensor, output_size: Any) -> Tensor:
+    """Mean over adaptive bins of the last three axes of (N, C, D, H, W) or (C, D, H, W)."""
+    return _adaptive_avg_pool(3, x, output_size)

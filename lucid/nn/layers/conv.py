@@ -1,5 +1,7 @@
-"""Convolution layers: thin wrappers that validate arguments, own the parameters and call
-``lucid.nn.functional``. ``ConstrainedConv2d`` (in constrained_conv.py) only changes the kernel."""
+"""Convolution layers of every rank: one ``_ConvNd`` that normalises the arguments once into a
+``ConvGeometry``, owns the parameters and calls ``lucid.nn.functional``; ``Conv1d/2d/3d`` and
+``ConvTranspose1d/2d/3d`` only declare their rank and PyTorch's argument order.
+``ConstrainedConvNd`` (in constrained_conv.py) only changes the kernel."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ import math
 from typing import Any
 
 from lucid import dtypes
-from lucid.backends.contract import conv_transpose_output_size
+from lucid.backends.contract import ConvGeometry, conv_transpose_output_size
 from lucid.creation import zeros
 from lucid.nn import conv_args as A
-from lucid.nn import functional as F
 from lucid.nn import init
+from lucid.nn.functional.conv import conv_nd, conv_transpose_nd
 from lucid.nn.module import Module
 from lucid.nn.parameter import Parameter
 from lucid.tensor import Tensor, resolve_backend
@@ -25,9 +27,11 @@ def _broadcastable(shape: tuple, target: tuple) -> bool:
 
 
 class _ConvNd(Module):
-    """Shared construction for Conv2d and ConvTranspose2d: every argument is checked before any
-    parameter is allocated."""
+    """Shared construction for every convolution layer: every argument is checked, and the
+    geometry record made, before any parameter is allocated. Subclasses set ``rank`` (spatial
+    axes) and ``transposed``."""
 
+    rank = 2
     transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any,
@@ -38,33 +42,23 @@ class _ConvNd(Module):
         super().__init__()
         in_ch = A.positive_int(in_channels, "in_channels")
         out_ch = A.positive_int(out_channels, "out_channels")
-        k = A.pair(kernel_size, "kernel_size")
-        s = A.pair(stride, "stride")
-        d = A.pair(dilation, "dilation")
-        di = A.pair(input_dilation, "input_dilation")
-        g = A.groups(groups, in_ch, out_ch)
         if self.transposed:
-            if isinstance(padding, str):
-                raise ValueError(f"ConvTranspose2d does not take padding={padding!r}; give an int "
-                                 "or (ph, pw)")
-            spec: Any = A.pair(padding, "padding", minimum=0)
-            op = A.output_padding(output_padding, s, d)
+            geo = A.transpose_geometry(self.rank, kernel_size, stride, padding, output_padding,
+                                       groups, dilation, padding_mode=padding_mode,
+                                       data_format=data_format)
+            A.ntuple(input_dilation, "input_dilation", self.rank)
         else:
-            spec = A.padding_spec(padding, s)
-            op = (0, 0)
-        mode = A.padding_mode(padding_mode)
-        if self.transposed and mode != "zeros":
-            raise ValueError(f"ConvTranspose2d supports only padding_mode='zeros', got {mode!r}")
-        if di != (1, 1) and mode != "zeros":
-            # Reflecting or wrapping the zeros of a dilated input has no agreed meaning.
-            raise ValueError(f"input_dilation {di} needs padding_mode='zeros', got {mode!r}")
-        channels_last = A.data_format(data_format)
+            geo = A.conv_geometry(self.rank, kernel_size, stride, padding, dilation, groups,
+                                  input_dilation=input_dilation, padding_mode=padding_mode,
+                                  data_format=data_format)
+        g = A.groups(geo.groups, in_ch, out_ch)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
         dt = dtypes.get(dtype) or dtypes.float32
         if not dt.is_floating:
             raise TypeError(f"conv parameters need a floating dtype, got {dt}")
         be = resolve_backend(device)
+        k = geo.kernel
         wshape = (in_ch, out_ch // g) + k if self.transposed else (out_ch, in_ch // g) + k
         w_init = init.check_initializer(weight_init, "weight_init", wshape)
         b_init = init.check_initializer(bias_init, "bias_init", (out_ch,))
@@ -79,12 +73,8 @@ class _ConvNd(Module):
                                  f"weight shape {wshape}")
             mask = mask.to(be.name).astype(dt)
 
-        self.in_channels, self.out_channels, self.kernel_size = in_ch, out_ch, k
-        self.stride, self.dilation, self.groups, self.input_dilation = s, d, g, di
-        self.padding = spec if isinstance(spec, str) else padding if not self.transposed else spec
-        self.output_padding = op
-        self.padding_mode = mode
-        self.data_format = "channels_last" if channels_last else "channels_first"
+        self.geometry: ConvGeometry = geo
+        self.in_channels, self.out_channels = in_ch, out_ch
         self._inits = (w_init, b_init)           # applied by reset_parameters (again on reset)
         self.weight = Parameter(zeros(wshape, dtype=dt, device=be.name))
         if bias:
@@ -94,10 +84,49 @@ class _ConvNd(Module):
         self.register_buffer("weight_mask", mask)
         self.reset_parameters()
 
+    # PyTorch's attribute names, read from the geometry record (the one source).
+    @property
+    def kernel_size(self) -> tuple[int, ...]:
+        return self.geometry.kernel
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        return self.geometry.stride
+
+    @property
+    def padding(self) -> Any:
+        """As given: "same"/"valid", an int, or a tuple (the resolved per-side pads are
+        ``geometry.lo`` / ``geometry.hi``)."""
+        return self.geometry.padding
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        return self.geometry.dilation
+
+    @property
+    def input_dilation(self) -> tuple[int, ...]:
+        return self.geometry.input_dilation
+
+    @property
+    def groups(self) -> int:
+        return self.geometry.groups
+
+    @property
+    def output_padding(self) -> tuple[int, ...]:
+        return self.geometry.output_padding
+
+    @property
+    def padding_mode(self) -> str:
+        return self.geometry.padding_mode
+
+    @property
+    def data_format(self) -> str:
+        return "channels_last" if self.geometry.channels_last else "channels_first"
+
     def reset_parameters(self) -> None:
         """weight and bias from ``weight_init`` / ``bias_init`` when given; otherwise
-        ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = weight.shape[1]*kh*kw
-        (in_channels/groups*kh*kw for Conv2d), as PyTorch's default."""
+        ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = weight.shape[1] * prod(kernel)
+        (in_channels/groups * prod(kernel) for ConvNd), as PyTorch's default."""
         fan_in, _ = init.fan_in_and_fan_out(self.weight)
         bound = 1.0 / math.sqrt(fan_in)
         uniform = functools.partial(init.uniform_, a=-bound, b=bound)
@@ -112,31 +141,64 @@ class _ConvNd(Module):
         return w if self.weight_mask is None else w * self.weight_mask
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
-            f"stride={self.stride}"
-        if self.padding not in (0, (0, 0), "valid") or isinstance(self.padding, str):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.input_dilation != (1, 1):
-            s += f", input_dilation={self.input_dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
+        geo, ones, zeros_ = self.geometry, (1,) * self.rank, (0,) * self.rank
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={geo.kernel}, " \
+            f"stride={geo.stride}"
+        p = geo.padding
+        if isinstance(p, str):
+            s += f", padding={p!r}"
+        elif p not in (0, zeros_):
+            s += f", padding={p}"
+        if geo.output_padding != zeros_:
+            s += f", output_padding={geo.output_padding}"
+        if geo.dilation != ones:
+            s += f", dilation={geo.dilation}"
+        if geo.input_dilation != ones:
+            s += f", input_dilation={geo.input_dilation}"
+        if geo.groups != 1:
+            s += f", groups={geo.groups}"
         if self.bias is None:
             s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
-        if self.data_format != "channels_first":
-            s += f", data_format={self.data_format!r}"
+        if geo.padding_mode != "zeros":
+            s += f", padding_mode={geo.padding_mode!r}"
+        if geo.channels_last:
+            s += ", data_format='channels_last'"
         if self.weight_mask is not None:
             s += f", weight_mask={self.weight_mask.shape}"
         return s
 
 
-class Conv2d(_ConvNd):
+class _Conv(_ConvNd):
+    """A convolution of rank ``rank``: PyTorch's ConvNd arguments plus lucid's keyword-only
+    extras."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None, *,
+                 data_format: str = "channels_first", weight_mask: Any = None,
+                 input_dilation: Any = 1, weight_init: Any = None, bias_init: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype, data_format, weight_mask,
+                         input_dilation=input_dilation, weight_init=weight_init,
+                         bias_init=bias_init)
+
+    def kernel(self) -> Tensor:
+        """The kernel this layer convolves with (subclasses constrain it)."""
+        return self.masked_weight()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv_nd(x, self.kernel(), self.bias, self.geometry)
+
+
+class Conv1d(_Conv):
+    """1-D convolution over (N, C_in, L) or unbatched (C_in, L) — (N, L, C_in) with
+    ``data_format="channels_last"``. weight (C_out, C_in/groups, k). Arguments as Conv2d's with
+    one entry per axis: padding an int, (p,), ((lo, hi),), "same" or "valid"."""
+
+    rank = 1
+
+
+class Conv2d(_Conv):
     """2-D convolution over (N, C_in, H, W) or unbatched (C_in, H, W) input — (N, H, W, C_in) with
     ``data_format="channels_last"``.
 
@@ -155,41 +217,24 @@ class Conv2d(_ConvNd):
     // stride + 1.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None, *,
-                 data_format: str = "channels_first", weight_mask: Any = None,
-                 input_dilation: Any = 1, weight_init: Any = None, bias_init: Any = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, device, dtype, data_format, weight_mask,
-                         input_dilation=input_dilation, weight_init=weight_init,
-                         bias_init=bias_init)
-
-    def kernel(self) -> Tensor:
-        """The kernel this layer convolves with (subclasses constrain it)."""
-        return self.masked_weight()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv(x, self.kernel())
-
-    def _conv(self, x: Tensor, w: Tensor) -> Tensor:
-        padding = self.padding
-        if self.padding_mode != "zeros":
-            lo, hi = A.resolve_padding(padding, self.kernel_size, self.dilation, self.stride)
-            spatial = (lo[1], hi[1], lo[0], hi[0])
-            x = F.pad(x, ((0, 0) + spatial) if self.data_format == "channels_last" else spatial,
-                      mode=self.padding_mode)
-            padding = 0
-        return F.conv2d(x, w, self.bias, self.stride, padding, self.dilation, self.groups,
-                        data_format=self.data_format, input_dilation=self.input_dilation)
+    rank = 2
 
 
-class ConvTranspose2d(_ConvNd):
-    """2-D transposed convolution (the adjoint of Conv2d), as PyTorch's.
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) or unbatched (C_in, D, H, W) — (N, D, H, W, C_in)
+    with ``data_format="channels_last"``. weight (C_out, C_in/groups, kd, kh, kw). Arguments as
+    Conv2d's with three entries per tuple: padding an int, (pd, ph, pw), three (lo, hi) pairs,
+    "same" or "valid"."""
 
-    input (N, C_in, H, W); weight (C_in, C_out/groups, kh, kw); output
-    H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
-    ``forward(x, output_size=(H, W))`` picks output_padding to reach that size.
+    rank = 3
+
+
+class _ConvTranspose(_ConvNd):
+    """A transposed convolution of rank ``rank`` (the adjoint of the ConvNd), as PyTorch's.
+
+    weight (C_in, C_out/groups, *k); each output axis
+    (n - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1.
+    ``forward(x, output_size=...)`` picks output_padding to reach that size.
     weight_init / bias_init: as Conv2d's."""
 
     transposed = True
@@ -204,18 +249,43 @@ class ConvTranspose2d(_ConvNd):
                          output_padding, weight_init=weight_init, bias_init=bias_init)
 
     def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
-        op = self.output_padding
+        geo = self.geometry
+        op = None
         if output_size is not None:
-            hw_in = x.shape[-3:-1] if self.data_format == "channels_last" else x.shape[-2:]
-            want = tuple(output_size)[-2:]
+            r = self.rank
+            size_in = x.shape[-r - 1:-1] if geo.channels_last else x.shape[-r:]
+            want = tuple(output_size)[-r:]
             base = [conv_transpose_output_size(n, k, s, p, 0, d) for n, k, s, p, d in zip(
-                hw_in, self.kernel_size, self.stride, self.padding, self.dilation)]
+                size_in, geo.kernel, geo.stride, geo.lo, geo.dilation)]
             try:
-                op = A.output_padding(tuple(w - b for w, b in zip(want, base)), self.stride,
-                                      self.dilation)
+                op = A.output_padding(tuple(w - b for w, b in zip(want, base)), geo.stride,
+                                      geo.dilation)
             except ValueError:
                 raise ValueError(f"output_size {want} is not reachable from input {x.shape}: "
                                  f"valid sizes are {tuple(base)} plus less than the stride "
-                                 f"{self.stride} (or dilation {self.dilation})") from None
-        return F.conv_transpose2d(x, self.masked_weight(), self.bias, self.stride, self.padding,
-                                  op, self.groups, self.dilation, data_format=self.data_format)
+                                 f"{geo.stride} (or dilation {geo.dilation})") from None
+        return conv_transpose_nd(x, self.masked_weight(), self.bias, geo, op)
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """1-D transposed convolution over (N, C_in, L); weight (C_in, C_out/groups, k)."""
+
+    rank = 1
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """2-D transposed convolution (the adjoint of Conv2d), as PyTorch's.
+
+    input (N, C_in, H, W); weight (C_in, C_out/groups, kh, kw); output
+    H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
+    ``forward(x, output_size=(H, W))`` picks output_padding to reach that size.
+    weight_init / bias_init: as Conv2d's."""
+
+    rank = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-D transposed convolution over (N, C_in, D, H, W); weight (C_in, C_out/groups, kd, kh,
+    kw)."""
+
+    rank = 3

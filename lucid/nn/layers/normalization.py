@@ -1,4 +1,5 @@
-"""BatchNorm2d."""
+"""Batch normalisation: BatchNorm1d, BatchNorm2d, BatchNorm3d (one ``_BatchNorm``, the input
+ranks they take declared per class)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from lucid.nn.parameter import Parameter
 from lucid.tensor import Tensor
 
 
-class BatchNorm2d(Module):
-    """Per-channel normalisation of (N, C, H, W); batch statistics in training, running ones in
-    eval. running = (1 - momentum) * running + momentum * batch (unbiased variance)."""
+class _BatchNorm(Module):
+    """Per-channel normalisation of (N, C, ...); batch statistics in training, running ones in
+    eval. running = (1 - momentum) * running + momentum * batch (unbiased variance).
+    Subclasses declare the input ranks they take (``ndims``) and their ``layout``."""
+
+    ndims: tuple[int, ...] = (4,)
+    layout = "(N, {c}, H, W)"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
@@ -44,9 +49,10 @@ class BatchNorm2d(Module):
             self.register_buffer("running_var", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d({self.num_features}) expects (N, {self.num_features}, "
-                             f"H, W) input, got shape {x.shape}")
+        if x.ndim not in self.ndims or x.shape[1] != self.num_features:
+            shapes = self.layout.format(c=self.num_features)
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {shapes} "
+                             f"input, got shape {x.shape}")
         if self.training or not self.track_running_stats:
             update = self.training and self.track_running_stats
             if update:
@@ -60,3 +66,25 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, " \
                f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) input (PyTorch's BatchNorm1d): statistics per channel
+    over the batch (and length)."""
+
+    ndims = (2, 3)
+    layout = "(N, {c}) or (N, {c}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) input: statistics per channel over N, H and W."""
+
+    ndims = (4,)
+    layout = "(N, {c}, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """BatchNorm over (N, C, D, H, W) input: statistics per channel over N, D, H and W."""
+
+    ndims = (5,)
+    layout = "(N, {c}, D, H, W)"
