@@ -268,7 +268,9 @@ def test_mislnet_structure(patch, side, numpy_backend):
     m = models.MISLnet(patch_size=patch)
     assert sum(p.numel() for p in m.parameters()) == _misl_param_count(side)
     assert m.fc1.linear.weight.shape == (200, side * side * 128)
-    assert m.conv1.conv.padding == ((2, 2), (3, 3)) or m.conv1.conv.stride == (2, 2)
+    conv1 = m.conv1.conv.geometry               # TF 'SAME' at stride 2: 2 before, 3 after
+    assert (conv1.lo, conv1.hi, conv1.stride, conv1.kernel) == ((2, 2), (3, 3), (2, 2), (7, 7))
+    assert m.constrained.geometry.lo == (0, 0) and m.constrained.bias is None
 
 
 def test_mislnet_forward_and_constraint_after_steps(backend):
