@@ -107,12 +107,29 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
 
 PAGES = sorted(p for p in DOCS.glob("*.md")) + [ROOT / "README.md"]
 
+# `print(<expr>.shape)   # (2, 8, 8, 8)`: the shape a page promises is checked, not only printed
+SHAPE_LINE = re.compile(r"^(\s*)print\((.+)\.shape\)(\s*)# (\([\d, ]*\))", re.MULTILINE)
+
+
+def checked(code: str) -> str:
+    """The block with each promised shape turned into an assertion (same line numbers)."""
+    return SHAPE_LINE.sub(
+        lambda m: f"{m.group(1)}assert tuple(({m.group(2)}).shape) == {m.group(4)}, "
+                  f"({m.group(2)}).shape  # {m.group(4)}", code)
+
 
 def test_the_block_collector_finds_blocks_and_skips_marked_ones(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("text\n\n```python\nx = 1\n```\n\n<!-- not run: needs a Mac -->\n"
                     "```python\nraise SystemExit\n```\n\n```sh\nmake test\n```\n")
     assert python_blocks(page) == [(4, "x = 1\n")]
+
+
+def test_a_promised_shape_is_checked():
+    code = checked("y = lucid.zeros(2, 3)\nprint(y.shape)     # (2, 4)\n")
+    assert "assert tuple((y).shape) == (2, 4)" in code
+    with pytest.raises(AssertionError):
+        exec(code, {"lucid": lucid})  # noqa: S102
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -128,4 +145,4 @@ def test_guide_code_runs(page, tmp_path, monkeypatch):
         lucid.random.seed(0)
         for line, code in blocks:
             # the repository's own documentation, run as a user would paste it
-            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)  # noqa: S102
+            exec(compile(checked(code), f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)  # noqa: S102
