@@ -62,6 +62,9 @@ NAV_TITLE = "API reference"
 # and griffe (so mkdocstrings) sees the submodule. The function gets its own entry on the page.
 DOCUMENTED_AT: dict[str, str] = {"lucid.tensor": "lucid.creation.tensor"}
 
+# mkdocstrings options for one page: Tensor's methods live in its base class TensorMethods
+PAGE_OPTIONS: dict[str, str] = {"lucid": "inherited_members: true"}
+
 
 def available_modules() -> list[tuple[str, str]]:
     """The listed modules that exist here (a missing one is skipped; a broken one still fails)."""
@@ -179,6 +182,8 @@ def on_files(files: Any, config: Any) -> Any:
 
     for name, what in available_modules():
         content = f"::: {name}\n"
+        if name in PAGE_OPTIONS:
+            content += f"    options:\n      {PAGE_OPTIONS[name]}\n"
         for exported, path in DOCUMENTED_AT.items():
             if exported.rpartition(".")[0] == name:
                 content += (f"\n::: {path}\n    options:\n      heading: {exported}\n"
