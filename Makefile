@@ -42,7 +42,7 @@ docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check lucid tests examples benchmarks
+	$(PY) -m ruff check lucid tests examples benchmarks docs/_hooks
 	$(PY) -m mypy
 
 clean:
