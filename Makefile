@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(PY):
 # folder shadows them; here that folder is the package, so the banner is filtered.)
 INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(INSTALL) -e ".[dev,examples]"
+	$(INSTALL) -e ".[dev,examples,docs]"
 	$(INSTALL) -e ".[oracle]" || \
 		echo "note: the torch oracle (torch==2.13.0) could not be installed; its tests will skip"
 	$(INSTALL) --no-deps "selfeeg==0.2.2" || \
@@ -36,9 +36,14 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 
+# the documentation site into site/ (open site/index.html); --strict: a broken link, a missing
+# page or an exported name without docstring fails the build
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 lint: $(VENV)/.installed
-	$(PY) -m ruff check lucid tests examples benchmarks
+	$(PY) -m ruff check lucid tests examples benchmarks docs/_hooks
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build site *.egg-info

@@ -1,4 +1,4 @@
-"""The README tour as a runnable script: a gradient on every installed backend."""
+"""The tour of docs/getting_started.md as a script: a gradient on every installed backend."""
 
 import lucid
 from lucid import backends

@@ -19,6 +19,7 @@ _grad_enabled = True
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations now record a graph for ``backward`` (False inside ``no_grad``)."""
     return _grad_enabled
 
 

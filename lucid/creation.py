@@ -27,6 +27,7 @@ def zeros(*shape: Any, dtype: Any = None, device: Any = None,
 
 
 def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; ``shape`` as separate ints or one tuple."""
     return _make(shape, 1.0, dtype, device, requires_grad)
 
 
@@ -38,6 +39,7 @@ def empty(*shape: Any, dtype: Any = None, device: Any = None,
 
 def full(shape: Any, fill_value: float, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value`` (an int gives int64, a bool gives bool)."""
     if dtype is None and isinstance(fill_value, bool):
         dtype = dtypes.bool_
     elif dtype is None and isinstance(fill_value, int):
@@ -47,14 +49,17 @@ def full(shape: Any, fill_value: float, dtype: Any = None, device: Any = None,
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros of ``t``'s shape, dtype and backend."""
     return _make(t.shape, 0.0, dtype or t.dtype, t.backend, requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones of ``t``'s shape, dtype and backend."""
     return _make(t.shape, 1.0, dtype or t.dtype, t.backend, requires_grad)
 
 
 def full_like(t: Tensor, fill_value: float, dtype: Any = None) -> Tensor:
+    """``fill_value`` in ``t``'s shape, dtype and backend."""
     return _make(t.shape, fill_value, dtype or t.dtype, t.backend, False)
 
 
@@ -78,6 +83,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: An
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+    """An ``(n, m)`` matrix (``m`` defaults to ``n``) with ones on the diagonal, float32 unless
+    ``dtype`` says otherwise."""
     m = n if m is None else m
     rows = arange(n, device=device).reshape(n, 1)
     cols = arange(m, device=device).reshape(1, m)

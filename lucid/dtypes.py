@@ -29,11 +29,17 @@ class DType:
 
 
 float16 = DType("float16", True)
+"""16-bit IEEE float (half)."""
 float32 = DType("float32", True)
+"""32-bit IEEE float, the default for float data."""
 float64 = DType("float64", True)
+"""64-bit IEEE float; NumPy backend only (MLX would downcast it, so lucid refuses it there)."""
 int32 = DType("int32", False)
+"""32-bit signed integer."""
 int64 = DType("int64", False)
+"""64-bit signed integer, the default for integer data."""
 bool_ = DType("bool", False)
+"""Boolean."""
 
 _BY_NAME = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
 _ALIASES = {"bool_": "bool", "float": "float32", "int": "int64", "half": "float16",

@@ -19,6 +19,7 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 
 def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; on ties each input gets half the gradient."""
     if not isinstance(a, Tensor):
         a = b._lift(a)
     return -maximum(-a, -a._lift(b))

@@ -57,6 +57,7 @@ def get_state() -> dict:
 
 
 def set_state(state: dict) -> None:
+    """Moves the stream back to a position ``get_state`` returned."""
     global _seed, _counter
     _seed, _counter = int(state["seed"]), int(state["counter"])
 

@@ -49,6 +49,7 @@ def _rand(*shape: int) -> Tensor:
 
 # rank: (input spatial size, kernel size); 1-D and 3-D join when lucid has F.conv1d / F.conv3d
 RANKS: dict[int, tuple[int, int]] = {1: (17, 3), 2: (9, 3), 3: (5, 3)}
+"""Per convolution rank: (input size along each spatial axis, kernel size)."""
 # case: (in channels, out channels, conv keyword arguments, transposed, dtype)
 CONV_CASES: dict[str, tuple[int, int, dict[str, Any], bool, str]] = {
     "plain": (4, 6, {"padding": 1}, False, "float32"),
@@ -62,6 +63,7 @@ CONV_CASES: dict[str, tuple[int, int, dict[str, Any], bool, str]] = {
     "transposed_grouped": (4, 6, {"stride": 2, "groups": 2, "padding": 1}, True, "float32"),
     "float16": (4, 6, {"padding": 1}, False, "float16"),
 }
+"""The convolution cases: (in channels, out channels, conv keyword arguments, transposed, dtype)."""
 
 
 def conv_ranks() -> list[int]:
@@ -218,6 +220,8 @@ def _matmul_make() -> list[Tensor]:
 
 
 def other_checks() -> list[Check]:
+    """The checks besides convolutions: matmul, large sums, cumsum, gather/scatter, setitem,
+    softmax cross entropy, BatchNorm statistics, a compiled step, the random stream."""
     mm = TOL_TF32 if tf32_enabled() else TOL32
     return [
         Check("matmul", _matmul_make, _with_grad(lambda a, b: a @ b, 2), mm),
@@ -236,6 +240,7 @@ def other_checks() -> list[Check]:
 
 
 QUICK_CONV = ("plain", "strided_grouped", "depthwise_s2", "transposed", "float16")
+"""The convolution cases ``--quick`` runs."""
 
 
 def grid(quick: bool = False) -> list[Check]:

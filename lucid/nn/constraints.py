@@ -132,6 +132,8 @@ class NoConstraint(Constraint):
 
 
 class NonNeg(Constraint):
+    """max(W, 0) elementwise (Keras's NonNeg)."""
+
     name = "nonneg"
 
     def forward(self, w: Tensor) -> Tensor:
@@ -159,6 +161,8 @@ class _SliceConstraint(Constraint):
 
 
 class ZeroMean(_SliceConstraint):
+    """W − mean(W) per slice."""
+
     name = "zero_mean"
 
     def forward(self, w: Tensor) -> Tensor:
@@ -202,6 +206,8 @@ class NonNegSumToOne(SumToOne):
 
 
 class UnitL2(_EpsConstraint):
+    """W / sqrt(ΣW² + eps) per slice: unit L2 norm."""
+
     name = "unit_l2"
 
     def forward(self, w: Tensor) -> Tensor:
@@ -211,6 +217,8 @@ class UnitL2(_EpsConstraint):
 
 
 class MaxL2(_EpsConstraint):
+    """W · min(1, max_l2 / sqrt(ΣW² + eps)) per slice: L2 norm at most ``max_l2``."""
+
     name = "max_l2"
 
     def __init__(self, max_l2: float, eps: float = 1e-12, axes: Any = None) -> None:
@@ -293,6 +301,8 @@ class _NormConstraint(Constraint):
 
 
 class MaxNorm(_NormConstraint):
+    """Keras's MaxNorm: W · clip(n, 0, max_value) / (eps + n), n the L2 norm over ``axis``."""
+
     name = "max_norm"
 
     def __init__(self, max_value: float, axis: Any = (1, 2, 3)) -> None:
@@ -307,6 +317,9 @@ class MaxNorm(_NormConstraint):
 
 
 class MinMaxNorm(_NormConstraint):
+    """Keras's MinMaxNorm: W · (rate · clip(n, min_value, max_value) + (1 − rate) · n) / (eps + n),
+    n the L2 norm over ``axis``."""
+
     name = "min_max_norm"
 
     def __init__(self, min_value: float, max_value: float, rate: float = 1.0,
@@ -332,6 +345,8 @@ class MinMaxNorm(_NormConstraint):
 
 
 class UnitNorm(_NormConstraint):
+    """Keras's UnitNorm: W / (eps + n), n the L2 norm over ``axis``."""
+
     name = "unit_norm"
 
     def forward(self, w: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ _GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv_transpose2d": 1.0, 
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """PyTorch's recommended gain for a nonlinearity (``leaky_relu``: its slope as ``param``)."""
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope ** 2))
@@ -49,44 +50,54 @@ def _write(t: Tensor, values: Tensor) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fills ``t`` in place from U(a, b); returns ``t``."""
     return _write(t, random.uniform(a, b, t.shape, device="numpy"))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fills ``t`` in place from N(mean, std²); returns ``t``."""
     return _write(t, random.normal(mean, std, t.shape, device="numpy"))
 
 
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0) -> Tensor:
+    """Fills ``t`` in place from N(mean, std²) truncated to [a, b]; returns ``t``."""
     return _write(t, random.truncated_normal(mean, std, a, b, t.shape, device="numpy"))
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
+    """Fills ``t`` in place with ``val``; returns ``t``."""
     with no_grad():
         return t.fill_(val)
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fills ``t`` in place with zeros; returns ``t``."""
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fills ``t`` in place with ones; returns ``t``."""
     return constant_(t, 1.0)
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot uniform: U(±gain·sqrt(6 / (fan_in + fan_out))), in place; returns ``t``."""
     fi, fo = fan_in_and_fan_out(t)
     bound = gain * math.sqrt(6.0 / (fi + fo))
     return uniform_(t, -bound, bound)
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot normal: N(0, gain²·2 / (fan_in + fan_out)), in place; returns ``t``."""
     fi, fo = fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
+    """He uniform: U(±gain·sqrt(3 / fan)), gain from ``nonlinearity`` and ``a``, in place; returns
+    ``t``."""
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(t, -bound, bound)
@@ -94,6 +105,8 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
+    """He normal: N(0, gain² / fan), gain from ``nonlinearity`` and ``a``, in place; returns
+    ``t``."""
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
 
 

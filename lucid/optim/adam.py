@@ -49,6 +49,9 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; PyTorch's AdamW, default
+    ``weight_decay=1e-2``)."""
+
     decoupled = True
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,

@@ -9,10 +9,12 @@ from lucid.tensor import Tensor, apply, promote
 
 
 def relu(x: Tensor) -> Tensor:
+    """``max(x, 0)`` elementwise."""
     return x.relu()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
     return where(x > 0, x, x * negative_slope)
 
 
@@ -22,10 +24,12 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))`` elementwise."""
     return x.sigmoid()
 
 
 def tanh(x: Tensor) -> Tensor:
+    """``tanh(x)`` elementwise."""
     return x.tanh()
 
 
@@ -79,10 +83,12 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Softmax along ``dim``."""
     return x.softmax(dim)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Log of the softmax along ``dim``, computed stably."""
     return x.log_softmax(dim)
 
 

@@ -178,6 +178,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
     return _reduce(loss, reduction)
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error; ``reduction`` ``"mean"``, ``"sum"`` or ``"none"``."""
     if input.shape != target.shape:
         raise ValueError(f"mse_loss needs equal shapes, got {input.shape} and {target.shape}")
     d = input - target

@@ -14,11 +14,15 @@ from lucid.tensor import Tensor
 
 
 class ReLU(Module):
+    """``max(x, 0)`` elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
 
 
 class LeakyReLU(Module):
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = negative_slope
@@ -31,6 +35,8 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = alpha
@@ -43,16 +49,22 @@ class ELU(Module):
 
 
 class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
 
 
 class Tanh(Module):
+    """``tanh(x)`` elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.tanh()
 
 
 class GELU(Module):
+    """Gaussian error linear unit; ``approximate="tanh"`` for the tanh approximation."""
+
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = check_gelu_approximate(approximate)
@@ -65,6 +77,8 @@ class GELU(Module):
 
 
 class Softmax(Module):
+    """Softmax along ``dim``."""
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
@@ -77,6 +91,8 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
+    """Log of the softmax along ``dim``, computed stably."""
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
@@ -89,6 +105,8 @@ class LogSoftmax(Module):
 
 
 class SiLU(Module):
+    """``x * sigmoid(x)`` (swish)."""
+
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
@@ -108,6 +126,8 @@ class Softplus(Module):
 
 
 class Hardtanh(Module):
+    """``x`` clipped to ``[min_val, max_val]``."""
+
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
         self.min_val, self.max_val = check_hardtanh(min_val, max_val)

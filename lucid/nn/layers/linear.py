@@ -60,6 +60,8 @@ class Linear(Module):
 
 
 class Identity(Module):
+    """Returns its input; takes and ignores any arguments, as PyTorch's does."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 

@@ -33,11 +33,16 @@ class CrossEntropyLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """Mean squared error; ``reduction`` ``"mean"``, ``"sum"`` or ``"none"``."""
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Binary cross entropy on logits (the sigmoid inside, computed stably); optional
+    ``pos_weight``."""
+
     def __init__(self, reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
         super().__init__(reduction)
         self.pos_weight = pos_weight
@@ -70,11 +75,15 @@ class BCELoss(_Loss):
 
 
 class L1Loss(_Loss):
+    """Mean absolute error; ``reduction`` ``"mean"``, ``"sum"`` or ``"none"``."""
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error above (PyTorch's formula)."""
+
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
         self.beta = L._check_nonneg(beta, "beta", "SmoothL1Loss")
@@ -84,6 +93,8 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
+    """Squared error below ``delta``, linear above (PyTorch's formula)."""
+
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         self.delta = L._check_nonneg(delta, "delta", "HuberLoss")

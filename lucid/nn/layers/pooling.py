@@ -104,12 +104,18 @@ class _AdaptiveAvgPoolNd(Module):
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Averages ``(N, C, L)`` into ``output_size`` bins (PyTorch's bin edges)."""
+
     rank = 1
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Averages ``(N, C, H, W)`` into ``output_size`` bins per axis (PyTorch's bin edges)."""
+
     rank = 2
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """Averages ``(N, C, D, H, W)`` into ``output_size`` bins per axis (PyTorch's bin edges)."""
+
     rank = 3

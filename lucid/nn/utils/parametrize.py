@@ -341,6 +341,8 @@ def _pre_forward_hook(module: Module, args: tuple) -> None:
 
 
 def project_pre_forward(module: Module) -> None:
+    """Projects ``module``'s ``"pre_forward"`` parametrizations in place (what runs before each
+    forward)."""
     state = _in_place_made(module)
     for name, (timing, fns) in list(state.chains.items()):
         if timing == "pre_forward":
