@@ -429,9 +429,10 @@ def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
     out = fn.forward(*[t.data for t in inputs], **options)
-    if record:
-        return Tensor._wrap(out, be, True, fn)
-    return Tensor._wrap(out, be)
+    result = Tensor._wrap(out, be, True, fn) if record else Tensor._wrap(out, be)
+    if tracing._recorder is not None:         # lucid.export records the ops it exports
+        tracing._recorder(fn, inputs, options, result)
+    return result
 
 
 def _unwrap_option(first: Tensor, fn_cls: type, key: str, value: Any) -> Any:

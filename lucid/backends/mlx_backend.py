@@ -250,8 +250,9 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
 
 def _row_major(a):
     """a as a row-major array: a copy when a is a strided view, else a itself (as
-    mx.contiguous, through Reshape primitives that every MLX transform and export knows)."""
-    return mx.reshape(mx.flatten(a), a.shape)
+    mx.contiguous, through Reshape primitives that every MLX transform and export knows). The
+    leading size is left to MLX (-1), so that a shapeless export lets the batch vary."""
+    return mx.reshape(mx.flatten(a), (-1, *a.shape[1:]))
 
 
 def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, out):
