@@ -64,16 +64,59 @@ def to_onnx(module: Any, path: str | os.PathLike, *example_inputs: Tensor, opset
         raise ValueError(f"{what}: with dynamic_batch=True give an example batch of at least 2 "
                          f"(got input shape {example_inputs[0].shape}); a batch of 1 cannot be "
                          f"told from the model's size-1 axes")
-    records: list[tuple] = []
-
-    def record(fn: Any, inputs: tuple, options: dict, out: Any) -> None:
-        records.append((fn, inputs, options, out))
-
-    with C.eval_forward(module) as forward, tracing.recording(record):
-        outs = C.outputs_of(what, forward(*example_inputs))
+    records, outs = _record(module, example_inputs)
+    if all(t.dtype.is_floating for t in example_inputs):
+        # The same forward on other values must apply the same ops to the same constants:
+        # otherwise the forward branched on values (a host read) or derived a value from the
+        # input without a Function (argmax), and the graph would bake that in as a constant.
+        other = tuple(t * -1.5 + 0.25 for t in example_inputs)
+        _check_same_graph(records, example_inputs, *_record(module, other), other)
     model = _build(onnx, records, example_inputs, outs, opset, dynamic_batch)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
+
+
+def _record(module: Any, inputs: tuple) -> tuple[list[tuple], tuple[Tensor, ...]]:
+    """(fn, inputs, options, output) of every op of one eval-mode forward, and its outputs."""
+    records: list[tuple] = []
+
+    def record(fn: Any, op_inputs: tuple, options: dict, out: Any) -> None:
+        records.append((fn, op_inputs, options, out))
+
+    with C.eval_forward(module) as forward, tracing.recording(record):
+        outs = C.outputs_of("to_onnx", forward(*inputs))
+    return records, outs
+
+
+def _arrays(op_inputs: tuple, options: dict) -> list[Any]:
+    return [t.data for t in op_inputs] + [v for v in options.values()
+                                          if hasattr(v, "__dlpack__")]
+
+
+def _check_same_graph(first: list[tuple], inputs: tuple, second: list[tuple],
+                      outs2: tuple, inputs2: tuple) -> None:
+    """Refuse a forward whose ops or constants change with the input's values."""
+    made = [{id(t.data) for t in inputs}, {id(t.data) for t in inputs2}]
+    if len(first) != len(second):
+        raise ValueError(f"to_onnx: the forward applies {len(first)} ops to the example inputs "
+                         f"and {len(second)} to other values: it branches on values, which a "
+                         f"graph cannot")
+    for (fn1, in1, opts1, out1), (fn2, in2, opts2, out2) in zip(first, second):
+        name = onnx_ops.op_name(fn1)
+        if name != onnx_ops.op_name(fn2):
+            raise ValueError(f"to_onnx: the forward applies {name} to the example inputs and "
+                             f"{onnx_ops.op_name(fn2)} to other values: it branches on values")
+        be = in1[0]._be
+        for a1, a2 in zip(_arrays(in1, opts1), _arrays(in2, opts2)):
+            if (id(a1) in made[0]) != (id(a2) in made[1]) or (
+                    id(a1) not in made[0] and
+                    be.to_numpy(a1).tobytes() != be.to_numpy(a2).tobytes()):
+                raise ValueError(
+                    f"to_onnx: an input of op {name} depends on the model's input through a step "
+                    f"lucid runs without a Function (argmax, a host read, a tensor made from "
+                    f"values): it cannot be exported as a graph")
+        made[0].add(id(out1.data))
+        made[1].add(id(out2.data))
 
 
 def _value_info(onnx: Any, g: Graph, name: str, t: Tensor, dynamic_batch: bool) -> Any:
@@ -95,6 +138,10 @@ def _build(onnx: Any, records: list[tuple], inputs: tuple, outs: tuple, opset: i
         g.bind(out.data, onnx_ops.emit(g, fn, op_inputs, options, out))
     graph_outputs = []
     for i, t in enumerate(outs):
+        if id(t.data) not in g.names:
+            raise ValueError(f"to_onnx: output {i} is not computed from the inputs by an op lucid "
+                             f"can export (it is a constant, or made without a Function, such "
+                             f"as argmax)")
         name = f"output_{i}"
         g.nodes.append(onnx.helper.make_node("Identity", [g.value(t.data)], [name]))
         graph_outputs.append(_value_info(onnx, g, name, t, dynamic_batch))

@@ -228,7 +228,11 @@ def _max_pool_blocks(g, fn, ins, opts, out):
     raise _refuse("MaxPoolBlocks", f"of a {ins[0].ndim}-D input has no ONNX emitter")
 
 
-EMITTERS: dict[type, Emitter] = {
+EMITTERS: dict[type | str, Emitter] = {
+    # ops lucid runs without a Function (tensor.py tells the recording by name)
+    "greater": _binary("Greater"), "greater_equal": _binary("GreaterOrEqual"),
+    "equal": _binary("Equal"), "not": _unary("Not"), "or": _binary("Or"),
+    "and": _binary("And"),
     E.Add: _binary("Add"), E.Sub: _binary("Sub"), E.Mul: _binary("Mul"),
     E.Div: _binary("Div"), E.Pow: _binary("Pow"), E.Maximum: _binary("Max"),
     E.Where: _where, E.Neg: _unary("Neg"), E.Exp: _unary("Exp"), E.Log: _unary("Log"),
@@ -247,8 +251,15 @@ EMITTERS: dict[type, Emitter] = {
 
 def emit(g: Graph, fn: Any, inputs: tuple, options: dict, out: Any) -> str:
     """Append the nodes of one recorded op; unknown kinds raise naming the op."""
-    emitter = EMITTERS.get(type(fn))
+    emitter = EMITTERS.get(fn if isinstance(fn, str) else type(fn))
     if emitter is None:
-        raise _refuse(type(fn).__name__, f"({type(fn).__module__}) has no ONNX emitter; the "
-                      f"ops lucid exports: {', '.join(sorted(c.__name__ for c in EMITTERS))}")
+        raise _refuse(op_name(fn), f"({type(fn).__module__}) has no ONNX emitter; the ops lucid "
+                      f"exports: {', '.join(sorted(op_name(c) for c in EMITTERS))}")
     return emitter(g, fn, inputs, options, out)
+
+
+def op_name(fn: Any) -> str:
+    """A recorded op's name: its Function class's, or the name tensor.py records it by."""
+    if isinstance(fn, str):
+        return fn
+    return fn.__name__ if isinstance(fn, type) else type(fn).__name__
