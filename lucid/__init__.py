@@ -26,7 +26,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Device", "Tensor", "arange", "bool_", "cat", "compile", "concatenate", "data",
-    "distributed", "dtypes", "empty", "export", "enable_grad", "eye", "float16", "float32", "float64",
+    "distributed", "dtypes", "empty", "enable_grad", "export", "eye", "float16", "float32",
+    "float64",
     "full", "full_like", "get_backend", "int32", "int64", "is_grad_enabled", "load", "matmul",
     "maximum", "memory", "minimum", "models", "nn", "no_grad", "ones", "ones_like", "optim",
     "random", "save",
