@@ -55,9 +55,10 @@ def conv1d_bn():
 
 def conv2d_bn():
     """Shapeless-friendly: no slices or pads on the forward (MLX replays neither at a new
-    shape); the non-overlapping max pool is a reshape."""
+    shape); non-overlapping max and average pooling are reshapes."""
     model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                          nn.MaxPool2d(2), nn.Dropout(0.5), nn.Flatten(), nn.Linear(36, 3))
+                          nn.MaxPool2d(2), nn.AvgPool2d(3), nn.Dropout(0.5), nn.Flatten(),
+                          nn.Linear(4, 3))
     return _trained_bn(model, (3, 2, 6, 6)), (3, 2, 6, 6)
 
 
