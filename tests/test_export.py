@@ -148,8 +148,10 @@ def test_onnx_fixed_batch_refuses_another(numpy_backend, tmp_path, ort):
     lambda: nn.Conv2d(2, 3, 3, padding=1, data_format="channels_last"),
     lambda: nn.Sequential(nn.Conv1d(2, 3, 3), nn.LeakyReLU(0.1), nn.ELU(), nn.GELU(),
                           nn.SiLU(), nn.Softplus(), nn.Hardtanh(), nn.LogSoftmax(1)),
+    lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.GroupNorm(2, 4), nn.LayerNorm(3),
+                          nn.InstanceNorm1d(4, affine=True)),
 ], ids=["conv3d", "conv3d_same_groups", "convT1d", "convT2d_groups", "convT3d",
-        "circular", "reflect", "channels_last", "activations"])
+        "circular", "reflect", "channels_last", "activations", "norms"])
 def test_onnx_conv_of_every_rank_and_activations(backend, build, tmp_path, ort):
     layer = build()
     layer.eval()
@@ -161,17 +163,23 @@ def test_onnx_conv_of_every_rank_and_activations(backend, build, tmp_path, ort):
     if getattr(layer, "data_format", "") == "channels_last" or "channels_last" in repr(layer):
         shape = (2, 5, 5, 2)
     x = lucid.tensor(_input(shape))
-    ref = layer(x).numpy()
+    other = _input((3,) + shape[1:], seed=7)                 # dynamic_batch: another size
+    ref, ref3 = layer(x).numpy(), layer(lucid.tensor(other)).numpy()
     path = tmp_path / "layer.onnx"
     to_onnx(layer, path, x)
-    got = ort.InferenceSession(str(path)).run(None, {"input_0": x.numpy()})[0]
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {"input_0": x.numpy()})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(session.run(None, {"input_0": other})[0], ref3, rtol=1e-4,
+                               atol=1e-4)
 
 
 @pytest.mark.parametrize("opset", [13, 17, 18])
 def test_onnx_opsets(numpy_backend, opset, tmp_path, ort):
-    """ReduceMax takes its axes as an attribute before opset 18 and as an input from 18."""
+    """ReduceMax and ReduceMean take their axes as an attribute before opset 18 and as an
+    input from 18."""
     model, shape = conv1d_bn()
+    model = nn.Sequential(nn.GroupNorm(2, 2), model)
     x = lucid.tensor(_input(shape))
     ref = _reference(model, x)
     path = tmp_path / "m.onnx"
@@ -280,6 +288,11 @@ def test_mlxfn_without_mlx_raises_import_error_naming_mlx(numpy_backend, tmp_pat
     assert not path.exists()
 
 
+class _Loss(nn.Module):
+    def forward(self, x):
+        return nn.functional.cross_entropy(x, lucid.tensor([0, 3]))
+
+
 class _ArgmaxHead(nn.Module):
     def forward(self, x):
         return x.argmax(1)
@@ -293,12 +306,12 @@ class _ValueBranch(nn.Module):
 
 
 @pytest.mark.parametrize("module, x, error, match", [
-    (nn.LayerNorm(4), (2, 4), NotImplementedError, "lucid op RowNorm .* has no ONNX emitter"),
+    (_Loss(), (2, 4), NotImplementedError, "lucid op ClassLoss .* has no ONNX emitter"),
     (nn.Conv1d(1, 1, 3, input_dilation=2), (2, 1, 5), NotImplementedError,
      "lucid op Conv with input_dilation \\(2,\\) cannot be expressed"),
     (_ArgmaxHead(), (2, 4), ValueError, "output 0 is not computed"),
     (_ValueBranch(), (2, 4), ValueError, "branches on values"),
-], ids=["layernorm", "input_dilation", "argmax", "branch"])
+], ids=["loss", "input_dilation", "argmax", "branch"])
 def test_onnx_refuses_what_it_cannot_express(numpy_backend, module, x, error, match, tmp_path):
     pytest.importorskip("onnx")
     path = tmp_path / "m.onnx"

@@ -32,8 +32,9 @@ def to_onnx(module: Any, path: str | os.PathLike, *example_inputs: Tensor, opset
     The forward runs once as in ``module.eval()`` (dropout off, BatchNorm on its running
     statistics, kernel constraints baked in), without grad, on the example inputs' backend
     (NumPy or MLX); every submodule's training flag is restored afterwards. Each lucid op it
-    applies becomes ONNX nodes (conv of every rank and transposed conv, linear/matmul, pooling,
-    activations, reshape/flatten/transpose, padding, softmax, elementwise ops and reductions);
+    applies becomes ONNX nodes (conv of every rank and transposed conv, linear/matmul,
+    BatchNorm's eval arithmetic, layer/group/instance norm, pooling, activations,
+    reshape/flatten/transpose, padding, softmax, elementwise ops and reductions);
     parameters, buffers and constants become initializers. An op without an emitter, or one
     ONNX cannot express at ``opset`` (a conv with input_dilation, an advanced index), raises
     NotImplementedError naming the op, and no file is written. Padding modes (reflect,

@@ -15,6 +15,7 @@ from lucid.ops import linalg as L
 from lucid.ops import movement as M
 from lucid.ops import pool as P
 from lucid.ops import reduce as R
+from lucid.ops import row_norm as RN
 
 Emitter = Callable[[Graph, Any, tuple, dict, Any], str]
 INT64_MAX = 2**63 - 1
@@ -228,6 +229,33 @@ def _max_pool_blocks(g, fn, ins, opts, out):
     raise _refuse("MaxPoolBlocks", f"of a {ins[0].ndim}-D input has no ONNX emitter")
 
 
+def _mean_rows(g: Graph, x: str) -> str:
+    """The mean over axis 1 of (M, K) rows, kept as (M, 1)."""
+    if g.opset >= 18:
+        return g.node("ReduceMean", [x, g.ints([1], "axes")], keepdims=1)
+    return g.node("ReduceMean", [x], axes=[1], keepdims=1)
+
+
+def _row_norm(g, fn, ins, opts, out):
+    """Layer/group/instance norm: each row of x viewed as (M, K) normalised by its own mean
+    and biased variance, then the affine weight and bias in x's shape. The rows are (-1, K)
+    and the way back is x's own Shape, so the batch stays free. (``stats``, the row
+    statistics a layer may collect on the side, are not part of the output.)"""
+    x = g.value(ins[0].data)
+    dtype = ins[0].dtype.name
+    rows = g.node("Reshape", [x, g.ints([-1, opts["rows"][1]], "shape")])
+    d = g.node("Sub", [rows, _mean_rows(g, rows)])
+    var = _mean_rows(g, g.node("Mul", [d, d]))
+    std = g.node("Sqrt", [g.node("Add", [var, g.scalar(float(opts.get("eps", 1e-5)), dtype)])])
+    y = g.node("Reshape", [g.node("Div", [d, std]), g.node("Shape", [x])])
+    affine, given = opts.get("affine", (False, False)), iter(ins[1:])
+    for used, op_type in zip(affine, ("Mul", "Add")):
+        if used:
+            shape = g.ints(opts["affine_shape"], "shape")
+            y = g.node(op_type, [y, g.node("Reshape", [g.value(next(given).data), shape])])
+    return y
+
+
 EMITTERS: dict[type | str, Emitter] = {
     # ops lucid runs without a Function (tensor.py tells the recording by name)
     "greater": _binary("Greater"), "greater_equal": _binary("GreaterOrEqual"),
@@ -245,7 +273,7 @@ EMITTERS: dict[type | str, Emitter] = {
     R.Softmax: _softmax("Softmax"), R.LogSoftmax: _softmax("LogSoftmax"),
     L.MatMul: _binary("MatMul"), L.Linear: _linear,
     CV.Conv: _conv("Conv"), CV.ConvTranspose: _conv("ConvTranspose"),
-    P.MaxOverTaps: _max_over_taps, P.MaxPoolBlocks: _max_pool_blocks,
+    P.MaxOverTaps: _max_over_taps, P.MaxPoolBlocks: _max_pool_blocks, RN.RowNorm: _row_norm,
 }
 
 
