@@ -356,3 +356,17 @@ def test_onnx_metadata_records_the_inputs(numpy_backend, tmp_path):
     assert props["lucid_version"] == lucid.__version__
     assert json.loads(props["inputs"]) == [{"name": "input_0", "shape": [None, 2, 6],
                                             "dtype": "float32", "layout": "NCL"}]
+
+
+def test_onnx_half_precision_exports_as_float32(backend, tmp_path, ort):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(48, 2)).to(lucid.float16)
+    x = lucid.tensor(_input((2, 2, 4, 4)).astype(np.float16))
+    model.eval()
+    ref = model(x).numpy().astype(np.float32)
+    path = tmp_path / "half.onnx"
+    to_onnx(model, path, x)
+    session = ort.InferenceSession(str(path))
+    assert session.get_inputs()[0].type == "tensor(float)"
+    got = session.run(None, {"input_0": x.numpy().astype(np.float32)})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-2, atol=1e-2)     # lucid's own run is float16
