@@ -288,6 +288,52 @@ def test_mlxfn_without_mlx_raises_import_error_naming_mlx(numpy_backend, tmp_pat
     assert not path.exists()
 
 
+class _Indexing(nn.Module):
+    """Basic indexing (reversed and stepped slices, ints, None), cumsum, reductions, clip and
+    a comparison feeding where: the movement and elementwise emitters."""
+
+    def forward(self, x):
+        return (x[..., ::-1], x[:, 1, None, 2:0:-1], x[:, -1:, 1].unsqueeze(-1),
+                x.transpose(0, 2, 1).reshape(x.shape[0], -1).cumsum(1),
+                x.max(axis=1).sum(axis=-1, keepdims=True),
+                lucid.maximum(x, lucid.tensor(0.1)).clip(-1.0, 0.5).sqrt().log().abs(),
+                lucid.where(x > 0.2, x, x * x).softmax(1))
+
+
+def test_onnx_indexing_and_elementwise(backend, tmp_path, ort):
+    path = tmp_path / "ix.onnx"
+    model = _Indexing()
+    to_onnx(model, path, lucid.tensor(_input((2, 3, 4))))
+    session = ort.InferenceSession(str(path))
+    for batch in (2, 5):
+        x = _input((batch, 3, 4), seed=batch)
+        got = session.run(None, {"input_0": x})
+        refs = model(lucid.tensor(x))
+        assert len(got) == len(refs) == 7
+        for g, r in zip(got, refs):
+            np.testing.assert_allclose(g, r.numpy(), rtol=1e-5, atol=1e-6)
+
+
+class _BatchShapedConstant(nn.Module):
+    def forward(self, x):
+        return x + lucid.full_like(x, 0.5)        # a host-made tensor of the example's shape
+
+
+class _FixedBatch(nn.Module):
+    def forward(self, x):
+        return x.reshape(2, 2, 2)
+
+
+def test_onnx_model_of_one_batch_size_needs_fixed_batch(numpy_backend, tmp_path, ort):
+    x = lucid.tensor(_input((2, 4)))
+    with pytest.raises(ValueError, match="fails on an input of shape \\(3, 4\\).*"
+                                         "dynamic_batch=False"):
+        to_onnx(_FixedBatch(), tmp_path / "a.onnx", x)
+    to_onnx(_FixedBatch(), tmp_path / "b.onnx", x, dynamic_batch=False)
+    got = ort.InferenceSession(str(tmp_path / "b.onnx")).run(None, {"input_0": x.numpy()})[0]
+    np.testing.assert_array_equal(got, x.numpy().reshape(2, 2, 2))
+
+
 class _Loss(nn.Module):
     def forward(self, x):
         return nn.functional.cross_entropy(x, lucid.tensor([0, 3]))
@@ -311,7 +357,8 @@ class _ValueBranch(nn.Module):
      "lucid op Conv with input_dilation \\(2,\\) cannot be expressed"),
     (_ArgmaxHead(), (2, 4), ValueError, "output 0 is not computed"),
     (_ValueBranch(), (2, 4), ValueError, "branches on values"),
-], ids=["loss", "input_dilation", "argmax", "branch"])
+    (_BatchShapedConstant(), (2, 4), ValueError, "op Add depends on the model's input"),
+], ids=["loss", "input_dilation", "argmax", "branch", "batch_shaped"])
 def test_onnx_refuses_what_it_cannot_express(numpy_backend, module, x, error, match, tmp_path):
     pytest.importorskip("onnx")
     path = tmp_path / "m.onnx"

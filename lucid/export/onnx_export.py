@@ -12,6 +12,7 @@ from lucid import tracing
 from lucid.export import common as C
 from lucid.export import onnx_ops
 from lucid.export.onnx_graph import Graph
+from lucid.functions import concatenate
 from lucid.tensor import Tensor
 
 MIN_OPSET = 13          # Softmax over one axis, ReduceSum/Squeeze/Unsqueeze axes as inputs
@@ -48,9 +49,12 @@ def to_onnx(module: Any, path: str | os.PathLike, *example_inputs: Tensor, opset
     ``onnxruntime.InferenceSession(path)`` runs it. Metadata: ``lucid_version`` and ``inputs``
     (JSON: name, shape, dtype, layout).
 
-    Ops that lucid runs without a Function (comparisons, argmax) and tensors made from host
-    values during the forward are constants of the graph: a forward whose result depends on
-    such a value computed from the input is not exported faithfully.
+    Tensors made from host values during the forward are constants of the graph. So that no
+    constant stands for something computed from the input, the forward runs a second time on
+    other values (at batch size + 1 with ``dynamic_batch``) and must apply the same ops to the
+    same constants; otherwise (a branch on ``x.item()``, ``argmax``, ``full_like(x, ...)``)
+    ValueError says so. Comparisons and logical ops, which run without a Function, are
+    recorded by name and exported.
     """
     what = "to_onnx"
     path = C.check_args(what, module, path, example_inputs)
@@ -66,13 +70,21 @@ def to_onnx(module: Any, path: str | os.PathLike, *example_inputs: Tensor, opset
                          f"(got input shape {example_inputs[0].shape}); a batch of 1 cannot be "
                          f"told from the model's size-1 axes")
     records, outs = _record(module, example_inputs)
-    if all(t.dtype.is_floating for t in example_inputs):
-        # The same forward on other values must apply the same ops to the same constants:
-        # otherwise the forward branched on values (a host read) or derived a value from the
-        # input without a Function (argmax), and the graph would bake that in as a constant.
-        other = tuple(t * -1.5 + 0.25 for t in example_inputs)
-        _check_same_graph(records, example_inputs, *_record(module, other), other)
     model = _build(onnx, records, example_inputs, outs, opset, dynamic_batch)
+    if all(t.dtype.is_floating for t in example_inputs):
+        # The same forward on other values (and, with dynamic_batch, another batch size) must
+        # apply the same ops to the same constants: otherwise the forward branched on values (a
+        # host read), derived a value from the input without a Function (argmax) or made a
+        # tensor shaped by the batch (full_like), which the graph would bake in as a constant.
+        other = tuple((concatenate([t, t[:1]], 0) if dynamic_batch else t) * -1.5 + 0.25
+                      for t in example_inputs)
+        try:
+            again = _record(module, other)
+        except (ValueError, RuntimeError, IndexError, TypeError) as e:
+            raise ValueError(f"to_onnx: the forward fails on an input of shape "
+                             f"{other[0].shape} ({e}); a model that takes one batch size only "
+                             f"exports with dynamic_batch=False") from e
+        _check_same_graph(records, example_inputs, *again, other)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
 
@@ -110,14 +122,19 @@ def _check_same_graph(first: list[tuple], inputs: tuple, second: list[tuple],
         be = in1[0]._be
         for a1, a2 in zip(_arrays(in1, opts1), _arrays(in2, opts2)):
             if (id(a1) in made[0]) != (id(a2) in made[1]) or (
-                    id(a1) not in made[0] and
-                    be.to_numpy(a1).tobytes() != be.to_numpy(a2).tobytes()):
+                    id(a1) not in made[0] and _host_differs(be, a1, a2)):
                 raise ValueError(
-                    f"to_onnx: an input of op {name} depends on the model's input through a step "
-                    f"lucid runs without a Function (argmax, a host read, a tensor made from "
-                    f"values): it cannot be exported as a graph")
+                    f"to_onnx: an input of op {name} depends on the model's input (its values or "
+                    f"its batch size) through a step lucid runs without a Function (argmax, a "
+                    f"host read, a tensor made from values or shaped like the input, such as "
+                    f"full_like): it cannot be exported as a graph")
         made[0].add(id(out1.data))
         made[1].add(id(out2.data))
+
+
+def _host_differs(be: Any, a: Any, b: Any) -> bool:
+    ha, hb = be.to_numpy(a), be.to_numpy(b)
+    return tuple(ha.shape) != tuple(hb.shape) or ha.tobytes() != hb.tobytes()
 
 
 def _value_info(onnx: Any, g: Graph, name: str, t: Tensor, dynamic_batch: bool) -> Any:
