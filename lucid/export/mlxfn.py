@@ -10,6 +10,7 @@ from typing import Any
 
 from lucid import backends
 from lucid.export import common as C
+from lucid.functions import concatenate
 from lucid.tensor import Tensor
 
 FORMAT = "lucid.mlxfn/1"
@@ -34,7 +35,11 @@ def to_mlxfn(fn_or_module: Any, path: str | os.PathLike, *example_inputs: Tensor
     training flag is restored afterwards. Its ops are traced through lucid into MLX and written
     with ``mx.export_function``; ``mx.import_function(path)`` (Python, C++ or Swift, no lucid
     needed) returns a function of the input arrays that returns a tuple of the outputs.
-    ``shapeless=True`` lets the input shapes vary (the batch axis, typically).
+    ``shapeless=True`` lets the batch axis vary. MLX 0.32 cannot replay every primitive at a
+    new shape (slices and pads: pooling with padding or overlapping windows, padding modes), so
+    the written file is run once at the example's batch size + 1 against lucid's own forward;
+    where it fails or differs, the file is removed and ValueError says to export with
+    ``shapeless=False`` (once per batch size needed).
 
     Backends: a module on the NumPy backend is exported through MLX: its parameters and buffers
     are copied to MLX arrays for the trace (float64 is refused, as MLX has none) and the module
@@ -85,21 +90,26 @@ def to_mlxfn(fn_or_module: Any, path: str | os.PathLike, *example_inputs: Tensor
         for t, data, old_be, ready in saved:
             t.data, t._be, t._ready = data, old_be, ready
     if shapeless:
-        _check_other_batch(path, example_inputs)
+        _check_other_batch(path, fn_or_module, example_inputs)
 
 
-def _check_other_batch(path: str, example_inputs: tuple) -> None:
-    """Run the written file at another batch size: MLX 0.32 replays only some primitives at a
-    new shape (not Slice or Pad, which padded pooling and padding modes use) and fails, or
-    keeps the old shape, at call time. Such a file is removed and the export refused here."""
+def _check_other_batch(path: str, fn_or_module: Any, example_inputs: tuple) -> None:
+    """Run the written file at another batch size (the examples and their first row again)
+    against lucid's own eval forward: MLX 0.32 replays only some primitives at a new shape (not
+    Slice, Pad or AsStrided, which padded pooling, padding modes and large-kernel convs use) and
+    fails, or keeps the old shape, at call time. Such a file is removed and the export refused
+    here."""
     mx_export = _mlx_export()
     b = example_inputs[0].shape[0]
-    other = [mx_export.zeros((b + 1, *t.shape[1:]), t.dtype.name) for t in example_inputs]
+    other = tuple(concatenate([t, t[:1]], 0) for t in example_inputs)
+    with C.eval_forward(fn_or_module) as forward:
+        expected = [t.numpy() for t in C.outputs_of("to_mlxfn", forward(*other))]
     fn, _ = mx_export.import_function(path)
     try:
-        shapes = [tuple(o.shape) for o in fn(*other)]
-        problem = None if all(s and s[0] == b + 1 for s in shapes) else (
-            f"its outputs at batch {b + 1} have shapes {shapes}")
+        got = fn(*[mx_export.row_major(t.numpy()) for t in other])
+        problem = None if all(mx_export.close(g, e) for g, e in zip(got, expected)) else (
+            f"at batch {b + 1} it returns shapes {[tuple(g.shape) for g in got]} or values "
+            f"other than lucid's forward")
     except (ValueError, RuntimeError) as e:
         problem = str(e)
     if problem is not None:
