@@ -271,6 +271,27 @@ def test_mlxfn_of_a_function(mlx_only, tmp_path):
     np.testing.assert_allclose(np.array(e), np.exp(a.numpy()), rtol=1e-5)
 
 
+@needs_mlx
+def test_mlxfn_failed_trace_leaves_no_file_and_the_module_as_it_was(backend, tmp_path):
+    class HostRead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            y = self.lin(x)
+            return y * float(y.sum().item())         # a value read while MLX traces
+
+    model = HostRead()
+    before = _state(model)
+    path = tmp_path / "m.mlxfn"
+    with pytest.raises(ValueError, match="eval"):           # MLX: no evaluation mid-trace
+        to_mlxfn(model, path, lucid.tensor(_input((2, 3))))
+    assert not path.exists()
+    _same_state(before, model)
+    assert model.training
+
+
 def test_mlxfn_without_mlx_raises_import_error_naming_mlx(numpy_backend, tmp_path, monkeypatch):
     from lucid.export import mlxfn
 

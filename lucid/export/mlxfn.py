@@ -69,6 +69,7 @@ def to_mlxfn(fn_or_module: Any, path: str | os.PathLike, *example_inputs: Tensor
     mx_export = _mlx_export()
     be = backends.load("mlx")
     saved = [(t, t.data, t._be, t._ready) for t in swapped]
+    existed = os.path.exists(path)
     inputs = [mx_export.row_major(t._be.to_numpy(t.data)) for t in example_inputs]
     from lucid import __version__
     metadata = json.dumps({"format": FORMAT, "lucid_version": __version__,
@@ -86,6 +87,10 @@ def to_mlxfn(fn_or_module: Any, path: str | os.PathLike, *example_inputs: Tensor
                         else contextlib.nullcontext())
             with reshapes:
                 mx_export.export_function(path, traced, inputs, shapeless, metadata)
+    except BaseException:
+        if not existed and os.path.exists(path):      # no half-written file left behind
+            os.remove(path)
+        raise
     finally:
         for t, data, old_be, ready in saved:
             t.data, t._be, t._ready = data, old_be, ready
