@@ -216,6 +216,21 @@ def test_mlxfn_shapeless_runs_another_batch(backend, tmp_path):
 
 
 @needs_mlx
+def test_mlxfn_shapeless_with_a_long_staged_sum(backend, tmp_path):
+    """A global average over 1024 pixels: MLX's staged sum (blocks of 256) names no batch."""
+    import mlx.core as mx
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AvgPool2d(32), nn.Flatten())
+    x = lucid.tensor(_input((2, 1, 32, 32)))
+    path = tmp_path / "gap.mlxfn"
+    to_mlxfn(model, path, x, shapeless=True)
+    other = _input((3, 1, 32, 32), seed=8)
+    got = mx.import_function(str(path))(mx.array(other))[0]
+    np.testing.assert_allclose(np.array(got), model(lucid.tensor(other)).numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
+@needs_mlx
 def test_mlxfn_shapeless_refused_where_mlx_cannot_replay(numpy_backend, tmp_path):
     """Padded pooling slices its input: MLX 0.32 cannot replay a Slice at another shape."""
     model, shape = conv1d_bn()

@@ -25,6 +25,7 @@ class Graph:
         self._count = 0
 
     def fresh(self, stem: str) -> str:
+        """A value name not used before in this graph."""
         self._count += 1
         return f"{stem}_{self._count}"
 
@@ -67,6 +68,7 @@ class Graph:
         return out
 
     def elem_type(self, dtype: str) -> int:
+        """The TensorProto element type of lucid dtype ``dtype`` (float16 -> FLOAT)."""
         if dtype not in _ELEM:
             raise NotImplementedError(f"to_onnx: dtype {dtype} has no ONNX type here")
         return int(getattr(self.onnx.TensorProto, _ELEM[dtype]))
