@@ -4,7 +4,8 @@ While a trace is active, tensors hold the tracer arrays of ``mx.compile`` and no
 data on the host: there is no data yet, only a graph. This module holds the active trace and the
 two rules every layer above it follows: refuse host reads (``forbid_host_read``) and report every
 in-place write of a tensor (``note_write``) so that compile can check the written tensors were
-declared as state. It imports nothing of lucid, so every layer may use it.
+declared as state. It also holds the op recording that ``lucid.export`` reads a forward with
+(``recording``). It imports nothing of lucid, so every layer may use it.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def _avg_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
 def _block_mean(x: Tensor, k: Ints, out: Ints) -> Tensor:
     """Average pooling with non-overlapping windows (stride = kernel, no padding): the windows
     are a reshape of x, (..., o1, k1, o2, k2, ...), averaged over the k axes. No slices or
-    pads on the way (but the crop of a ragged edge), which also keeps it exportable with a
+    pads on the way (except the crop of a ragged edge), which also keeps it exportable with a
     batch axis that varies (``lucid.export``)."""
     rank = len(k)
     span = tuple(o * kk for o, kk in zip(out, k))
