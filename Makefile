@@ -17,6 +17,8 @@ $(PY):
 INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(INSTALL) -e ".[dev,examples,docs]"
+	$(INSTALL) -e ".[export]" || \
+		echo "note: onnx/onnxruntime could not be installed; the ONNX export tests will skip"
 	$(INSTALL) -e ".[oracle]" || \
 		echo "note: the torch oracle (torch==2.13.0) could not be installed; its tests will skip"
 	$(INSTALL) --no-deps "selfeeg==0.2.2" || \

@@ -3,16 +3,22 @@ probability, and a heat map of the per-patch predictions over the image.
 
     python examples/manipulation_detection.py predict \\
         --checkpoint runs/manipulation/model.safetensors a.png b.jpg
+
+With ``--export DIR`` it also writes the detector for deployment (docs/deploying.md):
+DIR/manipulation_detector.mlxfn (MLX, any batch size), DIR/manipulation_detector.onnx (ONNX,
+batch axis "N") and DIR/manipulation_detector.json (the classes and the input's preparation).
+Images are then optional.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 import numpy as np
 from _common import default_backend
-from manipulation_data import MIN_PATCH_STD, normalise, read_pixels, to_grey
+from manipulation_data import MIN_PATCH_STD, SCALE, normalise, read_pixels, to_grey
 
 import lucid
 from lucid import nn
@@ -128,6 +134,39 @@ def predict_image(model: nn.Module, meta: dict, path: str, out: str) -> dict:
             "heatmap": heat}
 
 
+def export_detector(model: nn.Module, meta: dict, folder: str) -> dict[str, str]:
+    """Write the detector's eval forward, (N, 1, s, s) patches -> (N, K) logits, as
+    ``manipulation_detector.mlxfn`` (shapeless: any batch) and ``.onnx`` (batch axis "N"),
+    with ``manipulation_detector.json`` holding what a caller needs to prepare patches and
+    read the logits. A format whose package is missing (mlx, onnx) is skipped with a note.
+    Returns {kind: path} of the files written."""
+    from lucid.export import to_mlxfn, to_onnx
+    os.makedirs(folder, exist_ok=True)
+    size = int(meta["patch_size"])
+    rng = np.random.default_rng(0)
+    example = lucid.tensor(normalise(rng.uniform(0, 255, (2, size, size))))
+    stem = os.path.join(folder, "manipulation_detector")
+    written = {}
+    for kind, export, options in (("mlxfn", to_mlxfn, {"shapeless": True}),
+                                  ("onnx", to_onnx, {})):
+        try:
+            export(model, f"{stem}.{kind}", example, **options)
+        except ImportError as e:
+            print(f"note: {stem}.{kind} not written: {e}")
+            continue
+        written[kind] = f"{stem}.{kind}"
+    with open(f"{stem}.json", "w") as f:
+        json.dump({"classes": list(meta["classes"]), "patch_size": size,
+                   "input": "(N, 1, patch_size, patch_size) float32: a grey-level patch (0-255) "
+                            "minus its own mean, divided by scale",
+                   "scale": SCALE, "output": "(N, len(classes)) logits; softmax for "
+                                             "probabilities"}, f, indent=2)
+    written["json"] = f"{stem}.json"
+    for kind, path in written.items():
+        print(f"exported {kind}: {path}")
+    return written
+
+
 def main(argv: list[str] | None = None) -> dict:
     """``predict --checkpoint FILE IMAGE...``: print one line per image and write heat maps."""
     ap = argparse.ArgumentParser(prog="manipulation_detection.py predict", description=__doc__,
@@ -136,8 +175,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="runs/manipulation/predict", help="folder for heat maps")
     ap.add_argument("--backend", choices=["mlx", "numpy"], default=None,
                     help="default: the faster one on this machine (MLX on a GPU, else NumPy)")
-    ap.add_argument("images", nargs="+", metavar="IMAGE")
+    ap.add_argument("--export", metavar="DIR", default=None,
+                    help="also write the model as DIR/manipulation_detector.{mlxfn,onnx,json}")
+    ap.add_argument("images", nargs="*", metavar="IMAGE")
     args = ap.parse_args(argv)
+    if not args.images and args.export is None:
+        ap.error("give at least one IMAGE (or --export DIR)")
     if args.backend is None:
         args.backend = default_backend()[0]
     lucid.set_backend(args.backend)
@@ -145,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     missing = [p for p in args.images if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"no such image: {', '.join(map(repr, missing))}")
+    exported = export_detector(model, meta, args.export) if args.export is not None else {}
     os.makedirs(args.out, exist_ok=True)
     results = []
     for path in args.images:
@@ -153,4 +197,4 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{path}: {r['class']} (p = {r['probability']:.2f}; {r['patches']} patches: "
               f"{shares}) -> {r['heatmap']}")
         results.append(r)
-    return {"results": results, "meta": meta}
+    return {"results": results, "meta": meta, "exported": exported}

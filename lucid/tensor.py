@@ -429,9 +429,10 @@ def apply(fn_cls: type, *inputs: Tensor, **options: Any) -> Tensor:
     record = autograd._grad_enabled and True in needs
     fn = fn_cls(be, inputs if record else (), needs)
     out = fn.forward(*[t.data for t in inputs], **options)
-    if record:
-        return Tensor._wrap(out, be, True, fn)
-    return Tensor._wrap(out, be)
+    result = Tensor._wrap(out, be, True, fn) if record else Tensor._wrap(out, be)
+    if tracing._recorder is not None:         # lucid.export records the ops it exports
+        tracing._recorder(fn, inputs, options, result)
+    return result
 
 
 def _unwrap_option(first: Tensor, fn_cls: type, key: str, value: Any) -> Any:
@@ -484,13 +485,20 @@ def _div(a: Tensor, b: Any) -> Tensor:
     return _binary(E.Div, a, b)
 
 
+def _noted(op: str, inputs: tuple, out: Tensor) -> Tensor:
+    """out, after telling an op recording (lucid.export) of an op made without a Function."""
+    if tracing._recorder is not None:
+        tracing._recorder(op, inputs, {}, out)
+    return out
+
+
 def _compare(a: Tensor, b: Tensor, op: str) -> Tensor:
     a, b = _promote(a, b)
-    return Tensor._wrap(getattr(a._be, op)(a.data, b.data), a._be)
+    return _noted(op, (a, b), Tensor._wrap(getattr(a._be, op)(a.data, b.data), a._be))
 
 
 def _not(t: Tensor) -> Tensor:
-    return Tensor._wrap(t._be.equal(t.data, False), t._be)
+    return _noted("not", (t,), Tensor._wrap(t._be.equal(t.data, False), t._be))
 
 
 def _logical(a: Tensor, b: Tensor, is_or: bool) -> Tensor:
@@ -499,4 +507,4 @@ def _logical(a: Tensor, b: Tensor, is_or: bool) -> Tensor:
         raise TypeError(f"| and & need bool tensors, got {a.dtype} and {b.dtype}")
     be = a._be
     out = be.where(a.data, True, b.data) if is_or else be.where(a.data, b.data, False)
-    return Tensor._wrap(out, be)
+    return _noted("or" if is_or else "and", (a, b), Tensor._wrap(out, be))

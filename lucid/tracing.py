@@ -4,13 +4,14 @@ While a trace is active, tensors hold the tracer arrays of ``mx.compile`` and no
 data on the host: there is no data yet, only a graph. This module holds the active trace and the
 two rules every layer above it follows: refuse host reads (``forbid_host_read``) and report every
 in-place write of a tensor (``note_write``) so that compile can check the written tensors were
-declared as state. It imports nothing of lucid, so every layer may use it.
+declared as state. It also holds the op recording that ``lucid.export`` reads a forward with
+(``recording``). It imports nothing of lucid, so every layer may use it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -75,3 +76,25 @@ def note_created(tensor: Any) -> None:
     """Record a tensor made during the active trace (writes to it are the function's own)."""
     if _active is not None:               # the callers test ``_active`` first (a hot path)
         _active.created.add(id(tensor))
+
+
+# -- op recording (lucid.export) -----------------------------------------------------------------
+# ``apply`` calls ``_recorder(fn, inputs, options, out)`` after every op while it is set: one
+# module-global test per op when no export runs. Separate from ``Trace`` (compile's), because an
+# export records eager ops and compile's trace forbids nothing an export needs.
+_recorder: Callable[[Any, tuple, dict, Any], None] | None = None
+
+
+@contextlib.contextmanager
+def recording(callback: Callable[[Any, tuple, dict, Any], None]) -> Iterator[None]:
+    """Call ``callback(function, inputs, options, output)`` for every op applied in the block:
+    the Function instance (after its forward), the input Tensors, the options as the forward got
+    them (Tensors replaced by their arrays) and the output Tensor. Recordings do not nest."""
+    global _recorder
+    if _recorder is not None:
+        raise RuntimeError("an op recording (lucid.export) is already running; exports do not nest")
+    _recorder = callback
+    try:
+        yield
+    finally:
+        _recorder = None

@@ -33,6 +33,7 @@ FNS = [
     ("max_pool_stride_pad_dil", lambda x: F.max_pool2d(x, 3, 2, 1, 2), [X]),
     ("max_pool_ceil", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [X]),
     ("avg_pool", lambda x: F.avg_pool2d(x, 2), [X]),
+    ("avg_pool_blocks_3d", lambda x: F.avg_pool2d(x[0], (3, 2)), [X]),
     ("avg_pool_pad_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), [X]),
     ("avg_pool_exclude_pad", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [X]),
     ("adaptive_avg", lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [X]),

@@ -238,6 +238,35 @@ def test_predict_prints_per_image_and_writes_heat_maps(quick_run, tmp_path, caps
             assert h.size == (360, 240) and h.mode == "RGB"
 
 
+def test_predict_export_writes_files_that_run_without_lucid(quick_run, tmp_path, capsys):
+    """``predict --export DIR`` (no images): the .mlxfn (any batch) and the .onnx give the
+    trained model's eval logits; the JSON names the classes and the patch preparation."""
+    from manipulation_predict import load_detector
+    out = tmp_path / "deploy"
+    with lucid.using_backend("numpy"):
+        res = md.main(["predict", "--checkpoint", quick_run["checkpoint"], "--export", str(out)])
+        model, meta = load_detector(quick_run["checkpoint"])
+        size = int(meta["patch_size"])
+        x = mdata.normalise(np.random.default_rng(5).uniform(0, 255, (3, size, size)))
+        ref = model(lucid.tensor(x)).numpy()
+    assert res["results"] == [] and set(res["exported"]) <= {"mlxfn", "onnx", "json"}
+    with open(out / "manipulation_detector.json") as f:
+        info = json.load(f)
+    assert info["classes"] == meta["classes"] and info["patch_size"] == size
+    assert info["scale"] == mdata.SCALE
+    if "mlx" in backends.available():
+        import mlx.core as mx
+        fn = mx.import_function(str(out / "manipulation_detector.mlxfn"))
+        np.testing.assert_allclose(np.array(fn(mx.array(x))[0]), ref, rtol=1e-4, atol=1e-4)
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    session = onnxruntime.InferenceSession(str(out / "manipulation_detector.onnx"))
+    np.testing.assert_allclose(session.run(None, {"input_0": x})[0], ref, rtol=1e-4, atol=1e-4)
+    assert "exported onnx" in capsys.readouterr().out
+
+
 def test_predict_refuses_wrong_checkpoints(quick_run, tmp_path):
     from manipulation_predict import load_detector
     with lucid.using_backend("numpy"):

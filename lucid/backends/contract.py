@@ -184,3 +184,21 @@ class ConvGeometry:
         if self.mode_pads:
             return (0,) * self.rank, (0,) * self.rank
         return self.lo, self.hi
+
+
+def carried_axis(src: Ints, dst: Ints, size: int) -> int | None:
+    """The axis of a reshape's target ``dst`` that carries an axis of ``src`` of length ``size``
+    unchanged (the first such pair: the same length after the same number of elements), or
+    None. Exports use it to leave the batch axis free: a target shape computed from an example
+    input names the example's batch size, which the exported reshape must not pin."""
+    before_src, seen = 1, set[int]()
+    for n in src:
+        if n == size:
+            seen.add(before_src)
+        before_src *= n
+    before_dst = 1
+    for i, n in enumerate(dst):
+        if n == size and before_dst in seen:
+            return i
+        before_dst *= n
+    return None

@@ -153,8 +153,10 @@ def _staged_sum(x, axes, keepdims):
                 widths[a] = (0, b - n % b)
                 x = mx.pad(x, widths)
                 n = x.shape[a]
-            x = mx.sum(x.reshape(x.shape[:a] + (n // b, b) + x.shape[a + 1:]), axis=a + 1)
-    return x if keepdims else x.reshape(_reduced_shape(x, axes, False))
+            x = mx.sum(mx.unflatten(x, a, (n // b, b)), axis=a + 1)
+    # Every reduced axis now has length 1. unflatten and squeeze name no other axis's length,
+    # so that a shapeless mx.export_function replays them at another batch size.
+    return x if keepdims else mx.squeeze(x, axis=axes)
 
 
 def max(x, axis=None, keepdims=False):
@@ -250,8 +252,9 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
 
 def _row_major(a):
     """a as a row-major array: a copy when a is a strided view, else a itself (as
-    mx.contiguous, through Reshape primitives that every MLX transform and export knows)."""
-    return mx.reshape(mx.flatten(a), a.shape)
+    mx.contiguous, through Reshape primitives that every MLX transform and export knows). The
+    leading size is left to MLX (-1), so that a shapeless export lets the batch vary."""
+    return mx.reshape(mx.flatten(a), (-1, *a.shape[1:]))
 
 
 def _patches_matmul(x, w, stride, pad_lo, pad_hi, dilation, out):

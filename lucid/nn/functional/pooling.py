@@ -86,6 +86,8 @@ def _avg_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
     geo = [_pool_geometry(n, kk, ss, pp, 1, ceil_mode)
            for n, kk, ss, pp in zip(x.shape[-rank:], k, s, p)]
     out, extra = tuple(g[0] for g in geo), tuple(g[1] for g in geo)
+    if s == k and not any(p) and not any(extra):
+        return _block_mean(x, k, out)
     hi = tuple(a + e for a, e in zip(p, extra))
     xp = pad(x, _widths(p, hi))
     total = _taps(xp, k, s, d, out).sum(axis=0)
@@ -102,6 +104,20 @@ def _avg_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
         mask = pad(ones(*sizes, device=x.backend, dtype=x.dtype), _widths(p, hi))
     count = _taps(mask, k, s, d, out).sum(axis=0)
     return total / count
+
+
+def _block_mean(x: Tensor, k: Ints, out: Ints) -> Tensor:
+    """Average pooling with non-overlapping windows (stride = kernel, no padding): the windows
+    are a reshape of x, (..., o1, k1, o2, k2, ...), averaged over the k axes. No slices or
+    pads on the way (except the crop of a ragged edge), which also keeps it exportable with a
+    batch axis that varies (``lucid.export``)."""
+    rank = len(k)
+    span = tuple(o * kk for o, kk in zip(out, k))
+    if x.shape[-rank:] != span:
+        x = x[(Ellipsis,) + tuple(slice(0, n) for n in span)]
+    lead = x.shape[:-rank]
+    windows = x.reshape(lead + tuple(v for o, kk in zip(out, k) for v in (o, kk)))
+    return windows.mean(axis=tuple(len(lead) + 2 * i + 1 for i in range(rank)))
 
 
 def _adaptive_axis(x: Tensor, axis: int, out: int) -> Tensor:
