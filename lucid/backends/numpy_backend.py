@@ -6,27 +6,33 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from lucid import dtypes as _dtypes
 from lucid.backends import numpy_conv_paths as _conv_paths
 from lucid.backends import numpy_select as _select
 from lucid.backends.contract import conv_output_size, dilated_size
 
 name = "numpy"
 lazy = False                   # every result is computed at once
-dtypes = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
-_NP = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
-       "int32": np.int32, "int64": np.int64, "bool": np.bool_,
+dtypes = _dtypes.supported(name)
+# bfloat16 is ml_dtypes' NumPy type: its casts round to nearest even and keep NaN, as torch's
+_NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32,
+       "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_,
        "uint32": np.uint32, "uint64": np.uint64}        # the unsigned ones: lucid.random's bits
+_HALF = frozenset({np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)})
 
 
 def asarray(data: Any, dtype: str | None = None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=_NP[dtype])
     arr = np.array(data)
+    if arr.dtype in _HALF:
+        return arr
     if arr.dtype.kind == "f":
-        return arr.astype(np.float32) if arr.dtype != np.float16 else arr
+        return arr.astype(np.float32)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64) if arr.dtype not in (np.int32, np.int64) else arr
     if arr.dtype.kind == "b":
@@ -95,6 +101,9 @@ def erf(x):
 
 
 def sum(x, axis=None, keepdims=False):
+    if x.dtype in _HALF:
+        # half precision accumulates in float32 and rounds once (as MLX's and torch's kernels)
+        return np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -159,6 +168,9 @@ def _has_array(index) -> bool:
 
 
 def matmul(a, b):
+    if a.dtype in _HALF:
+        # float32 accumulation, one rounding (MLX's half GEMM); ml_dtypes has no fast matmul
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
     return np.matmul(a, b)
 
 
@@ -171,6 +183,10 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     Where a path of ``numpy_conv_paths.PATHS`` applies to the call's shape it computes the same
     numbers faster (a 1-D call is offered to the table as a 2-D one of height 1);
     tests/test_conv_paths.py proves each one taken and equal to this."""
+    if x.dtype in _HALF:
+        # float32 accumulation, one rounding (MLX's half conv kernels accumulate in float32)
+        return conv(x.astype(np.float32), w.astype(np.float32), stride, pad_lo, pad_hi,
+                    dilation, input_dilation, groups, flip).astype(x.dtype)
     r = x.ndim - 2
     if flip:                                   # a convolution correlates with the flipped kernel
         w = w[(slice(None),) + (slice(None, None, -1),) * r + (slice(None),)]
