@@ -289,10 +289,12 @@ def _select_step(optimizer: Optimizer, found: Tensor) -> Any:
         for p, s in optimizer.state.items():
             before = old_state.get(p, {})
             for k, v in list(s.items()):
+                old = before.get(k, 0.0)         # state made on this step: zeros before it
                 if isinstance(v, (int, float)):
-                    continue                     # a host number: not traced (see compiler)
-                old = before.get(k)
-                if old is None or isinstance(old, (int, float)):
-                    old = be.full(tuple(v.shape), 0.0, be.dtype_name(v))
+                    # a step count the optimizer made on this very step (a traced call's
+                    # installed counts are arrays already): it becomes a 0-d array
+                    v = be.asarray(float(v), "float32")
+                if isinstance(old, (int, float)):
+                    old = be.full(tuple(v.shape), float(old), be.dtype_name(v))
                 s[k] = keep(old, v)
     return out
