@@ -20,8 +20,9 @@ running statistics) and their gradients; for an Optimizer also its moments and s
 Tensor stands for itself. The random stream is always part of it: draws inside a compiled call
 are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates are
 inputs, so a scheduler stepping between calls takes effect; other hyper-parameters, module
-train/eval modes, grad mode and Python scalar arguments are part of the trace's key (changing
-one traces again).
+train/eval modes, grad mode, the ``lucid.autocast`` dtype in force and Python scalar arguments
+are part of the trace's key (changing one traces again). A ``lucid.amp.GradScaler`` in the state
+contributes its scale and growth tracker (its factors and interval are part of the key).
 
 Rules, checked at every trace:
 

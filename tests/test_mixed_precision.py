@@ -71,11 +71,16 @@ def test_bfloat16_tensor_methods_and_module_casts(backend):
     assert all(p.dtype == lucid.bfloat16 for p in model.parameters())
     assert bn.running_mean.dtype == lucid.bfloat16
     assert bn.num_batches_tracked.dtype == lucid.int64          # integer buffers left alone
+    conv.weight.grad = lucid.ones(*conv.weight.shape)
     assert model.half() is model and conv.weight.dtype == lucid.float16
+    assert conv.weight.grad.dtype == lucid.float16                # the gradient follows
     assert model.float() is model and conv.weight.dtype == lucid.float32
     assert model.to(lucid.bfloat16) is model and conv.bias.dtype == lucid.bfloat16
+    with pytest.raises(TypeError, match="floating dtype"):
+        model.to(lucid.int32)
+    assert conv.weight.dtype == lucid.bfloat16
     x = lucid.random.randn(1, 2, 5, 5)
-    assert x.to(lucid.bfloat16).dtype == lucid.bfloat16
+    assert x.to(lucid.bfloat16).dtype == lucid.bfloat16 and x.to("bf16").dtype == "bfloat16"
     assert x.bfloat16().dtype == lucid.bfloat16 and x.half().dtype == lucid.float16
 
 

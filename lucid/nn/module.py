@@ -269,6 +269,9 @@ class Module:
         """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu",
         a Device) or cast the floating ones to a dtype. The Parameter objects stay the same."""
         be, dt = device.to_target(target)
+        if dt is not None and not dt.is_floating:
+            raise TypeError(f"Module.to() casts to a floating dtype (float16, bfloat16, "
+                            f"float32, float64), got {dt}")
         tensors: list[Tensor] = list(self.parameters()) + list(self.buffers())
         for t in tensors:
             if be is not None:
