@@ -155,6 +155,8 @@ def test_half_sum_accumulates_in_float32(backend):
     x = lucid.ones(4096, dtype="bfloat16")
     assert x.sum().dtype == lucid.bfloat16 and float(x.sum().float().item()) == 4096.0
     assert float(x.mean().float().item()) == 1.0
+    c = x.cumsum(0)
+    assert c.dtype == lucid.bfloat16 and float(c[-1].float().item()) == 4096.0
 
 
 def test_cast_gradient_is_cast_back(backend):

@@ -188,6 +188,8 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def cumsum(x, axis):
+    if x.dtype in _HALF:                       # a float32 running sum, as the NumPy backend's
+        return mx.cumsum(x.astype(mx.float32), axis=axis).astype(x.dtype)
     return mx.cumsum(x, axis=axis)
 
 

@@ -116,6 +116,8 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def cumsum(x, axis):
+    if x.dtype in _HALF:                       # a float32 running sum, rounded once per entry
+        return np.cumsum(x, axis=axis, dtype=np.float32).astype(x.dtype)
     return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
