@@ -1,11 +1,13 @@
 """lucid's benchmark: ``python benchmarks/run.py [--quick] [--only SECTION[,SECTION]]``.
 
-Prints markdown: the machine, then four sections (see benchmarks/README.md):
+Prints markdown: the machine, then five sections (see benchmarks/README.md):
 
     train       whole training steps of three nets, six implementations (µs/step)
     conv        the conv workloads of benchmarks/conv.py, and the 1×1 conv vs plain GEMMs
     constraint  ConstrainedConv2d's enforce timings vs a plain Conv2d (fwd+bwd)
     memory      MLX active/peak memory over 1000 lucid[mlx] steps, compiled and eager
+    precision   fp32 / bf16 autocast / fp16 + GradScaler steps of the digits and demo nets,
+                lucid[numpy] and lucid[mlx] against raw MLX hand-cast, and MLX peak memory
 
 Every implementation runs in its own worker process (``_worker.py``) on one thread; the parent
 sends "time k calls" requests to them in turn, so every implementation sees the same machine
@@ -31,7 +33,7 @@ import _sections
 from _pool import Plan, Pool
 from _steps import CONV_IMPLS, TRAIN_IMPLS
 
-SECTIONS = ("train", "conv", "constraint", "memory")
+SECTIONS = ("train", "conv", "constraint", "memory", "precision")
 
 # plan: the training steps; heavy: the conv and constraint sections, whose MLX calls take up
 # to seconds each on the Linux CPU wheel. reps: interleaved repeats; target_s: length of one
