@@ -252,13 +252,14 @@ def precision(pool: Pool, profile: dict[str, Any]) -> str:
     of the lucid[mlx] compiled step per precision."""
     plan: Plan = profile["heavy"]
     nets = [n for n in ("digits CNN", "constrained net") if n in (profile["nets"] or NETS)]
+    precisions = profile.get("precisions", PRECISIONS)
     rows, ratio_rows, failed = [], [], []
     for net in nets:
         entries = [(i, {"kind": "train", "net": net, "precision": p})
-                   for p in PRECISIONS for i in PRECISION_IMPLS]
+                   for p in precisions for i in PRECISION_IMPLS]
         res = dict(zip([(e[0], e[1]["precision"]) for e in entries],
                        measure(pool, entries, plan)))
-        for p in PRECISIONS:
+        for p in precisions:
             peak = _peak(pool, net, p, profile)
             rows.append([net, p] + [R.num(res[(i, p)].median) for i in PRECISION_IMPLS]
                         + [R.kib(peak)])
