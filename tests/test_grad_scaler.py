@@ -188,3 +188,11 @@ def test_adam_with_overflowing_first_steps_matches_torch(backend, compiled):
         step(lucid.tensor(coef(s)))
         assert sc.get_scale() == tsc.get_scale()
         np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_scaled_half_loss_is_float32_like_torch(backend):
+    loss = lucid.tensor(3.0, dtype="float16")
+    out = GradScaler().scale(loss)
+    tout = torch.amp.GradScaler("cpu").scale(torch.tensor(3.0, dtype=torch.float16))
+    assert out.dtype == lucid.float32 and tout.dtype == torch.float32
+    assert float(out.item()) == float(tout) == 3.0 * 65536

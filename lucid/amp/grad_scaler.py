@@ -69,13 +69,14 @@ class GradScaler:
 
     # -- the cycle -------------------------------------------------------------------------------
     def scale(self, outputs: Any) -> Any:
-        """outputs (a Tensor, or a list/tuple of them) multiplied by the scale, in each
-        output's dtype (as PyTorch)."""
+        """outputs (a Tensor, or a list/tuple of them) multiplied by the scale (a float32
+        0-d tensor, so a half-precision loss comes back float32, as PyTorch's 0-d losses do:
+        65536 does not fit in float16)."""
         if not self._enabled:
             return outputs
         if isinstance(outputs, Tensor):
             self._follow(outputs)
-            return outputs * self._scale.astype(outputs.dtype)
+            return outputs * self._scale
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
         raise TypeError(f"GradScaler.scale needs a Tensor or a list/tuple of Tensors, got "
