@@ -66,7 +66,18 @@ def arange(start, stop, step, dtype):
 
 
 def astype(x, dtype):
-    return x.astype(_NP[dtype])
+    t = _NP[dtype]
+    if dtype in ("float16", "bfloat16"):
+        return _narrow(x, t)
+    return x.astype(t)
+
+
+def _narrow(x: np.ndarray, t: Any) -> np.ndarray:
+    """x rounded to a half type. Values beyond its range become ±inf as IEEE says (and MLX
+    does, silently): float16 training relies on it (GradScaler skips that step), so NumPy's
+    overflow warning would only be noise."""
+    with np.errstate(over="ignore"):
+        return x.astype(t)
 
 
 exp, log, sqrt, tanh, cos, sin = np.exp, np.log, np.sqrt, np.tanh, np.cos, np.sin
@@ -103,7 +114,7 @@ def erf(x):
 def sum(x, axis=None, keepdims=False):
     if x.dtype in _HALF:
         # half precision accumulates in float32 and rounds once (as MLX's and torch's kernels)
-        return np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)
+        return _narrow(np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32), x.dtype)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -117,7 +128,7 @@ def argmax(x, axis=None, keepdims=False):
 
 def cumsum(x, axis):
     if x.dtype in _HALF:                       # a float32 running sum, rounded once per entry
-        return np.cumsum(x, axis=axis, dtype=np.float32).astype(x.dtype)
+        return _narrow(np.cumsum(x, axis=axis, dtype=np.float32), x.dtype)
     return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
@@ -172,7 +183,7 @@ def _has_array(index) -> bool:
 def matmul(a, b):
     if a.dtype in _HALF:
         # float32 accumulation, one rounding (MLX's half GEMM); ml_dtypes has no fast matmul
-        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+        return _narrow(np.matmul(a.astype(np.float32), b.astype(np.float32)), a.dtype)
     return np.matmul(a, b)
 
 
@@ -187,8 +198,8 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     tests/test_conv_paths.py proves each one taken and equal to this."""
     if x.dtype in _HALF:
         # float32 accumulation, one rounding (MLX's half conv kernels accumulate in float32)
-        return conv(x.astype(np.float32), w.astype(np.float32), stride, pad_lo, pad_hi,
-                    dilation, input_dilation, groups, flip).astype(x.dtype)
+        return _narrow(conv(x.astype(np.float32), w.astype(np.float32), stride, pad_lo, pad_hi,
+                            dilation, input_dilation, groups, flip), x.dtype)
     r = x.ndim - 2
     if flip:                                   # a convolution correlates with the flipped kernel
         w = w[(slice(None),) + (slice(None, None, -1),) * r + (slice(None),)]
