@@ -1,4 +1,4 @@
-"""The four sections of ``benchmarks/run.py``: each measures through the worker pool and
+"""The five sections of ``benchmarks/run.py``: each measures through the worker pool and
 returns its markdown (a heading, tables, notes). Targets are issue 12's."""
 
 from __future__ import annotations
@@ -239,5 +239,74 @@ def memory(pool: Pool, profile: dict[str, Any]) -> str:
     return "\n".join(out + notes)
 
 
+# -- 5. mixed precision -----------------------------------------------------------------------
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION_IMPLS = ("lucid-numpy", "lucid-mlx-compiled", "mlx-compiled")
+PRECISION_TARGET = 1.10          # lucid[mlx] bf16 autocast / raw MLX bf16 hand-cast, compiled
+
+
+def precision(pool: Pool, profile: dict[str, Any]) -> str:
+    """µs per training step of the digits and demo nets in fp32, bf16 autocast and fp16
+    autocast + GradScaler (lucid), against raw MLX with the model hand-cast; MLX peak memory
+    of the lucid[mlx] compiled step per precision."""
+    plan: Plan = profile["heavy"]
+    nets = [n for n in ("digits CNN", "constrained net") if n in (profile["nets"] or NETS)]
+    precisions = profile.get("precisions", PRECISIONS)
+    rows, ratio_rows, failed = [], [], []
+    for net in nets:
+        entries = [(i, {"kind": "train", "net": net, "precision": p})
+                   for p in precisions for i in PRECISION_IMPLS]
+        res = dict(zip([(e[0], e[1]["precision"]) for e in entries],
+                       measure(pool, entries, plan)))
+        for p in precisions:
+            peak = _peak(pool, net, p, profile)
+            rows.append([net, p] + [R.num(res[(i, p)].median) for i in PRECISION_IMPLS]
+                        + [R.kib(peak)])
+            failed += [(f"{net} {p} {LABELS[i]}", res[(i, p)]) for i in PRECISION_IMPLS]
+        _ratio_rows(ratio_rows, net, "lucid[mlx] compiled bf16 / mlx.nn compiled bf16",
+                    res[("lucid-mlx-compiled", "bf16")], res[("mlx-compiled", "bf16")],
+                    PRECISION_TARGET)
+        for i in ("lucid-numpy", "lucid-mlx-compiled"):
+            _ratio_rows(ratio_rows, net, f"{LABELS[i]} bf16 / fp32", res[(i, "bf16")],
+                        res[(i, "fp32")], None)
+        _progress(f"precision {net}")
+    out = ["## 5. Mixed precision (µs/step, median)", "",
+           R.table(["net", "precision"] + [LABELS[i] for i in PRECISION_IMPLS]
+                   + ["lucid[mlx] compiled peak KiB"], rows, 2), "",
+           R.table(["net", "ratio", "value", "target", "met"], ratio_rows, 2), "",
+           PRECISION_NOTES]
+    notes = _notes(failed)
+    return "\n".join(out + ([notes] if notes else []))
+
+
+def _peak(pool: Pool, net: str, p: str, profile: dict[str, Any]) -> int | None:
+    """MLX's peak memory over a few compiled lucid[mlx] steps in precision p (None: no MLX)."""
+    w = pool.workers.get("lucid-mlx-compiled")
+    if w is None:
+        return None
+    try:
+        m = w.call({"op": "memory", "spec": {"kind": "train", "net": net, "precision": p},
+                    "steps": 5, "every": 5, "warmup": 2})["result"]
+    except WorkerError:
+        return None
+    return int(m["peak"])
+
+
+PRECISION_NOTES = (
+    "- lucid: the step of `examples/_common.py --precision`: `lucid.autocast` around forward "
+    "and loss (convs and Linear in the half type, softmax/loss/BatchNorm in float32), float32 "
+    "master weights; fp16 adds a `lucid.amp.GradScaler` to the compiled state. mlx.nn: the "
+    "translated model cast by hand (`set_dtype`, half weights and Adam state, the input cast), "
+    "no loss scaling — what an MLX user writes without autocast.\n"
+    "- lucid[numpy] computes bfloat16 through ml_dtypes (elementwise ufunc loops that convert "
+    "every element; conv and matmul widen to float32): a correctness path, not a speed one. "
+    "On the "
+    "Linux `mlx[cpu]` wheel half precision is no faster either; the gain is on Metal (M3 and "
+    "later for bf16). Peak: `mx.get_peak_memory()` over 5 compiled steps after 2 warm-up "
+    "ones.")
+
+
 RUN: dict[str, Callable[[Pool, dict[str, Any]], str]] = {
-    "train": train, "conv": conv_section, "constraint": constraint, "memory": memory}
+    "train": train, "conv": conv_section, "constraint": constraint, "memory": memory,
+    "precision": precision}

@@ -78,6 +78,9 @@ def _data(shape: tuple[int, ...], n_classes: int) -> tuple[np.ndarray, np.ndarra
 def build(impl: str, spec: dict[str, Any]) -> Step:
     kind = spec["kind"]
     if kind == "train":
+        precision = spec.get("precision", "fp32")
+        if precision != "fp32":
+            return _HALF_TRAIN[impl](spec["net"], precision)
         return _TRAIN[impl](spec["net"])
     if kind == "conv":
         return conv_step(impl, spec["workload"], spec["pass"])
@@ -88,8 +91,8 @@ def build(impl: str, spec: dict[str, Any]) -> Step:
 
 # -- whole training steps ------------------------------------------------------------------
 
-def _lucid_train(backend: str, compiled: bool) -> Callable[[str], Step]:
-    def make(net: str) -> Step:
+def _lucid_train(backend: str, compiled: bool) -> Callable[..., Step]:
+    def make(net: str, precision: str = "fp32") -> Step:
         import lucid
         from lucid import backends, nn, optim
         lucid.set_backend(backend)
@@ -102,16 +105,23 @@ def _lucid_train(backend: str, compiled: bool) -> Callable[[str], Step]:
         xa, ya = _data(shape, n_classes)
         x, y = lucid.tensor(xa), lucid.tensor(ya)
         be = backends.current()
+        # as examples/_common.py's --precision: autocast around forward and loss; fp16 adds a
+        # GradScaler (fp32: the disabled scaler is a pass-through)
+        half = {"fp32": None, "bf16": lucid.bfloat16, "fp16": lucid.float16}[precision]
+        scaler = lucid.amp.GradScaler(enabled=precision == "fp16")
 
         def step() -> Any:
             opt.zero_grad()
-            loss = crit(model(x), y)
-            loss.backward()
-            opt.step()
+            with lucid.autocast(dtype=half or lucid.bfloat16, enabled=half is not None):
+                loss = crit(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             return loss
 
         if compiled:
-            return lucid.compile(step, state=[model, opt])  # evaluates its outputs itself
+            state = [model, opt] + ([scaler] if scaler.is_enabled() else [])
+            return lucid.compile(step, state=state)  # evaluates its outputs itself
 
         def eager() -> None:
             loss = step()
@@ -150,8 +160,8 @@ def _torch_train(net: str) -> Step:
     return step
 
 
-def _mlx_train(compiled: bool) -> Callable[[str], Step]:
-    def make(net: str) -> Step:
+def _mlx_train(compiled: bool) -> Callable[..., Step]:
+    def make(net: str, precision: str = "fp32") -> Step:
         from functools import partial
 
         import mlx.core as mx
@@ -161,6 +171,11 @@ def _mlx_train(compiled: bool) -> Callable[[str], Step]:
         mx.random.seed(0)
         model, shape, n_classes = _structure(net)
         mmodel, projections = to_mlx(model)
+        if precision != "fp32":
+            # what an MLX user does without autocast: cast the whole model and the input by
+            # hand (half-precision weights and optimizer state, no master copy, no scaling)
+            half = {"bf16": mx.bfloat16, "fp16": mx.float16}[precision]
+            mmodel.set_dtype(half)
         _, opt_name, kw = NETS[net]
         opt = mo.SGD(learning_rate=kw["lr"], momentum=kw["momentum"]) if opt_name == "SGD" \
             else mo.Adam(learning_rate=kw["lr"], bias_correction=True)   # as torch and lucid
@@ -168,6 +183,8 @@ def _mlx_train(compiled: bool) -> Callable[[str], Step]:
         xa, ya = _data(shape, n_classes)
         x = mx.array(xa.transpose(0, 2, 3, 1) if xa.ndim == 4 else xa)    # mlx convs: NHWC
         y = mx.array(ya)
+        if precision != "fp32":
+            x = x.astype(half)
 
         def loss_fn(m: Any, x: Any, y: Any) -> Any:
             return mn.losses.cross_entropy(m(x), y, reduction="mean")
@@ -210,6 +227,12 @@ _TRAIN: dict[str, Callable[[str], Step]] = {
     "lucid-mlx-compiled": _lucid_train("mlx", True),
 }
 TRAIN_IMPLS = tuple(_TRAIN)
+# the half-precision training steps of the precision section (benchmarks/_sections.py)
+_HALF_TRAIN: dict[str, Callable[[str, str], Step]] = {
+    "mlx-compiled": _mlx_train(True),
+    "lucid-numpy": _lucid_train("numpy", False),
+    "lucid-mlx-compiled": _lucid_train("mlx", True),
+}
 
 
 # -- conv workloads (benchmarks/conv.py) ---------------------------------------------------

@@ -1,11 +1,13 @@
 """lucid's benchmark: ``python benchmarks/run.py [--quick] [--only SECTION[,SECTION]]``.
 
-Prints markdown: the machine, then four sections (see benchmarks/README.md):
+Prints markdown: the machine, then five sections (see benchmarks/README.md):
 
     train       whole training steps of three nets, six implementations (µs/step)
     conv        the conv workloads of benchmarks/conv.py, and the 1×1 conv vs plain GEMMs
     constraint  ConstrainedConv2d's enforce timings vs a plain Conv2d (fwd+bwd)
     memory      MLX active/peak memory over 1000 lucid[mlx] steps, compiled and eager
+    precision   fp32 / bf16 autocast / fp16 + GradScaler steps of the digits and demo nets,
+                lucid[numpy] and lucid[mlx] against raw MLX hand-cast, and MLX peak memory
 
 Every implementation runs in its own worker process (``_worker.py``) on one thread; the parent
 sends "time k calls" requests to them in turn, so every implementation sees the same machine
@@ -31,16 +33,17 @@ import _sections
 from _pool import Plan, Pool
 from _steps import CONV_IMPLS, TRAIN_IMPLS
 
-SECTIONS = ("train", "conv", "constraint", "memory")
+SECTIONS = ("train", "conv", "constraint", "memory", "precision")
 
 # plan: the training steps; heavy: the conv and constraint sections, whose MLX calls take up
 # to seconds each on the Linux CPU wheel. reps: interleaved repeats; target_s: length of one
 # repeat of one implementation; conv: the conv workloads (None: all); memory_nets: how many of
 # the nets (in order) the memory section runs, for ``steps`` steps each; nets: the nets of the
 # training-step section and enforce: the constraint section's enforce timings (None: all; quick
-# leaves out what has no target and costs seconds a call on mlx[cpu]). A repeat of k = 1 call
-# right after the process sat idle runs cold (a plain-GEMM 1×1 conv took twice its back-to-back
-# time), so target_s keeps k >= 5 for every call under ~20 ms; the MLX convs take 0.1-2 s a call.
+# leaves out what has no target and costs seconds a call on mlx[cpu]); precisions: those of the
+# precision section (absent: all three). A repeat of k = 1 call right after the process sat
+# idle runs cold (a plain-GEMM 1×1 conv took twice its back-to-back time), so target_s keeps
+# k >= 5 for every call under ~20 ms; the MLX convs take 0.1-2 s a call.
 PROFILES = {
     "full": {"plan": Plan(reps=9, target_s=0.3, warmup=3),
              "heavy": Plan(reps=5, target_s=0.3, warmup=1),
@@ -48,7 +51,8 @@ PROFILES = {
     "quick": {"plan": Plan(reps=5, target_s=0.05, warmup=2),
               "heavy": Plan(reps=3, target_s=0.1, warmup=1),
               "conv": _sections.QUICK_CONV, "memory_nets": 1, "steps": 1000,
-              "nets": ("tiny MLP", "digits CNN"), "enforce": ("forward",)},
+              "nets": ("tiny MLP", "digits CNN"), "enforce": ("forward",),
+              "precisions": ("fp32", "bf16")},
     "smoke": {"plan": Plan(reps=1, target_s=0.0, warmup=1),
               "heavy": Plan(reps=1, target_s=0.0, warmup=1),
               "conv": _sections.QUICK_CONV, "memory_nets": 1, "steps": 20,

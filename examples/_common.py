@@ -27,8 +27,13 @@ def default_backend() -> tuple[str, str]:
     return "numpy", "MLX has only its CPU build here, which is slower than NumPy on the CPU"
 
 
+# --precision: the autocast dtype of each choice (None: plain float32)
+PRECISIONS: dict[str, Any] = {"fp32": None, "bf16": lucid.bfloat16, "fp16": lucid.float16}
+
+
 def example_parser(doc: str, out: str, quick_help: str) -> argparse.ArgumentParser:
-    """The flags every example takes: --backend, --epochs, --quick, --out, --seed, --no-compile."""
+    """The flags every example takes: --backend, --epochs, --quick, --out, --seed, --no-compile,
+    --precision."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--backend", choices=["mlx", "numpy"], default=None,
                     help="default: the faster one on this machine (MLX on a GPU, else NumPy)")
@@ -38,6 +43,9 @@ def example_parser(doc: str, out: str, quick_help: str) -> argparse.ArgumentPars
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-compile", dest="compile", action="store_false",
                     help="run the training step eagerly instead of through lucid.compile")
+    ap.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                    help="fp32; bf16 = lucid.autocast(bfloat16) (Apple M3 and later); fp16 = "
+                         "autocast(float16) + GradScaler (M1/M2). See docs/mixed_precision.md")
     return ap
 
 
@@ -67,14 +75,14 @@ def choose_backend(args: argparse.Namespace) -> str:
 
 def train_and_report(model: nn.Module, train: tuple[np.ndarray, np.ndarray],
                      test: tuple[np.ndarray, np.ndarray], classes: list[str], epochs: int,
-                     lr: float = 3e-3, compile: bool = True,
+                     lr: float = 3e-3, compile: bool = True, precision: str = "fp32",
                      ) -> tuple[dict, float, np.ndarray, np.ndarray]:
     """Adam with cosine decay, batch 32 (see ``fit``), then the per-class table and confusion
     matrix on the test set. Returns (history, test accuracy, confusion matrix, predictions)."""
     opt = optim.Adam(model.parameters(), lr=lr)
     history, pred = fit(model, opt, train, test, epochs, batch_size=32,
                         scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
-                        compile=compile)
+                        compile=compile, precision=precision)
     cm = confusion(test[1], pred, len(classes))
     print_report(cm, classes)
     return history, float((pred == test[1]).mean()), cm, pred
@@ -114,36 +122,45 @@ def predict(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 def train_step(model: nn.Module, opt, compile: bool = True,
-               after_backward: Callable[[], Any] | None = None) -> Callable:
+               after_backward: Callable[[], Any] | None = None,
+               precision: str = "fp32") -> Callable:
     """step(x, y) -> (mean loss, number of correct predictions), both 0-d tensors: one optimizer
     step with cross entropy; ``after_backward()`` runs between backward and the optimizer step
     (the distributed example averages gradients there). Compiled with ``lucid.compile`` unless
     ``compile`` is False (on MLX one graph per batch shape; on NumPy the same function runs as
-    it is)."""
+    it is). ``precision`` (see ``PRECISIONS``): the forward and loss run under
+    ``lucid.autocast``; "fp16" adds a GradScaler (part of the compiled state), parameters stay
+    float32 either way."""
     loss_fn = nn.CrossEntropyLoss()
+    dtype = PRECISIONS[precision]
+    scaler = lucid.amp.GradScaler(enabled=precision == "fp16")
 
     def step(x: lucid.Tensor, y: lucid.Tensor) -> tuple[lucid.Tensor, lucid.Tensor]:
         opt.zero_grad()
-        logits = model(x)
-        loss = loss_fn(logits, y)
-        loss.backward()
+        with lucid.autocast(dtype=dtype or lucid.bfloat16, enabled=dtype is not None):
+            logits = model(x)
+            loss = loss_fn(logits, y)
+        scaler.scale(loss).backward()
         if after_backward is not None:
             after_backward()
-        opt.step()              # also re-projects post_step-constrained kernels
+        scaler.step(opt)        # opt.step() (skipped on an fp16 overflow); also re-projects
+        scaler.update()         # post_step-constrained kernels
         return loss, (logits.argmax(axis=1) == y).sum()
 
-    return lucid.compile(step, state=[model, opt]) if compile else step
+    state = [model, opt] + ([scaler] if scaler.is_enabled() else [])
+    return lucid.compile(step, state=state) if compile else step
 
 
 def fit(model: nn.Module, opt, train: tuple[np.ndarray, np.ndarray],
         test: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int,
-        scheduler=None, compile: bool = True) -> tuple[dict[str, list[float]], np.ndarray]:
+        scheduler=None, compile: bool = True,
+        precision: str = "fp32") -> tuple[dict[str, list[float]], np.ndarray]:
     """Train with cross entropy, one tqdm bar per epoch showing running loss and accuracy (the
-    step compiled unless ``compile`` is False, see ``train_step``). Returns the history (loss,
-    train_acc running over the epoch, test_acc, per epoch) and the test-set predictions after
-    the last epoch."""
+    step compiled unless ``compile`` is False, in ``precision``: see ``train_step``). Returns
+    the history (loss, train_acc running over the epoch, test_acc, per epoch) and the test-set
+    predictions after the last epoch."""
     from tqdm import tqdm
-    step = train_step(model, opt, compile)
+    step = train_step(model, opt, compile, precision=precision)
     data = lucid.data.TensorDataset(lucid.tensor(train[0]), lucid.tensor(train[1]))
     loader = lucid.data.DataLoader(data, batch_size=batch_size, shuffle=True)
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model()
     classes = [str(i) for i in range(10)]
     history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs,
-                                           compile=args.compile)
+                                           compile=args.compile, precision=args.precision)
     figs = [save_kernels(args.out, model[0].weight.numpy()[:8, 0], "first-layer filters (8 of 16)",
                          annotate=False),
             save_curves(args.out, history), save_confusion(args.out, cm, classes)]

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.batch_size} per rank; {len(xtr)} train and {len(xte)} test digits")
 
     history = train(model, (xtr, ytr), (xte, yte), epochs, args.batch_size // world, say,
-                    args.compile)
+                    args.compile, args.precision)
     cm = confusion_over_ranks(model, xte, yte)
     acc = float(np.trace(cm) / cm.sum())
     result = {"accuracy": acc, "history": history}
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
           test_set: tuple[np.ndarray, np.ndarray], epochs: int, batch: int, say,
-          compile: bool = True) -> dict:
+          compile: bool = True, precision: str = "fp32") -> dict:
     """Adam with cosine decay as in digits.py, on this rank's shard (the step, gradient
     all-reduce included, compiled unless ``compile`` is False); returns the per-epoch history
     (loss, train_acc, test_acc), each averaged over all ranks."""
@@ -118,7 +118,8 @@ def train(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     # the mean of the gradients over all ranks' batches, before every optimizer step
     step = train_step(model, opt, compile,
-                      after_backward=lambda: dist.all_reduce_gradients(model))
+                      after_backward=lambda: dist.all_reduce_gradients(model),
+                      precision=precision)
     data = TensorDataset(lucid.tensor(train_set[0]), lucid.tensor(train_set[1]))
     # drop_last: every rank takes the same number of steps, all with full batches
     sampler = DistributedSampler(data, shuffle=True, seed=0)

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     epochs = args.epochs or (6 if args.quick else 12)
     history, after, _, _ = train_and_report(model, (xtr, ytr), (xte, yte),
                                             ["non-target", "target"], epochs, lr=3e-3,
-                                            compile=args.compile)
+                                            compile=args.compile, precision=args.precision)
     print(f"subject B after fine-tuning: accuracy {after:.3f} (before {before:.3f})")
     figs = [save_curves(args.out, history)]
     ckpt = save_run(args.out, model, after, {"epochs": epochs, "seed": args.seed,

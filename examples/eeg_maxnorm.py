@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model()
     classes = ["non-target", "target"]
     history, acc, cm, _ = train_and_report(model, (xtr, ytr), (xte, yte), classes, epochs,
-                                           compile=args.compile)
+                                           compile=args.compile, precision=args.precision)
     norms = spatial_norms(model)
     on_bound = int((norms > MAX_NORM - 1e-4).sum())
     print(f"spatial filter L2 norms after training: max {norms.max():.4f} (bound {MAX_NORM}); "

@@ -118,7 +118,8 @@ def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
 # -- training ----------------------------------------------------------------------------------
 
 def train(model: nn.Module, data: dict, epochs: int, lr: float = 3e-3, batch_size: int = 64,
-          compile: bool = True) -> tuple[dict, float, np.ndarray, np.ndarray]:
+          compile: bool = True, precision: str = "fp32",
+          ) -> tuple[dict, float, np.ndarray, np.ndarray]:
     """Adam with cosine decay over ``epochs``; batch 64 (on 2 cores the NumPy backend runs about
     twice as many patches a second as at 32, and learns more per epoch than at 128). Prints the
     per-class table and confusion matrix. Returns (history, accuracy, confusion, predictions)."""
@@ -126,7 +127,7 @@ def train(model: nn.Module, data: dict, epochs: int, lr: float = 3e-3, batch_siz
     history, pred = fit(model, opt, (data["x_train"], data["y_train"]),
                         (data["x_test"], data["y_test"]), epochs, batch_size=batch_size,
                         scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
-                        compile=compile)
+                        compile=compile, precision=precision)
     cm = confusion(data["y_test"], pred, len(data["classes"]))
     print_report(cm, data["classes"])
     return history, float((pred == data["y_test"]).mean()), cm, pred
@@ -145,7 +146,8 @@ def run_once(args, data: dict, first_layer: str, seed: int, epochs: int) -> dict
     lucid.random.seed(seed)
     model = build_model(first_layer, len(data["classes"]), PATCH)
     t0, c0 = time.time(), time.process_time()
-    history, acc, cm, pred = train(model, data, epochs, compile=args.compile)
+    history, acc, cm, pred = train(model, data, epochs, compile=args.compile,
+                                   precision=args.precision)
     wall, cpu = time.time() - t0, time.process_time() - c0
     images = per_image_accuracy(data, pred)
     print("per-image test accuracy")

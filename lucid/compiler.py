@@ -20,8 +20,9 @@ running statistics) and their gradients; for an Optimizer also its moments and s
 Tensor stands for itself. The random stream is always part of it: draws inside a compiled call
 are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates are
 inputs, so a scheduler stepping between calls takes effect; other hyper-parameters, module
-train/eval modes, grad mode and Python scalar arguments are part of the trace's key (changing
-one traces again).
+train/eval modes, grad mode, the ``lucid.autocast`` dtype in force and Python scalar arguments
+are part of the trace's key (changing one traces again). A ``lucid.amp.GradScaler`` in the state
+contributes its scale and growth tracker (its factors and interval are part of the key).
 
 Rules, checked at every trace:
 
@@ -47,7 +48,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lucid import autograd, random, tracing
+from lucid import autograd, precision, random, tracing
 from lucid.nn.module import Module
 from lucid.optim.optimizer import Optimizer
 from lucid.tensor import Tensor
@@ -73,9 +74,11 @@ class Compiled:
     def __init__(self, fn: Callable, state: Iterable[Any]) -> None:
         items = list(state) if not isinstance(state, (Module, Optimizer, Tensor)) else [state]
         for s in items:
-            if not isinstance(s, (Module, Optimizer, Tensor)):
-                raise TypeError(f"lucid.compile state must hold Modules, Optimizers and Tensors, "
-                                f"got {type(s).__name__}")
+            # (a GradScaler: any object that lists its state tensors in ``_compile_tensors``)
+            if not isinstance(s, (Module, Optimizer, Tensor)) and \
+                    not hasattr(s, "_compile_tensors"):
+                raise TypeError(f"lucid.compile state must hold Modules, Optimizers, Tensors "
+                                f"and GradScalers, got {type(s).__name__}")
         self.fn, self.state = fn, items
         self._traces: OrderedDict[Any, _Trace] = OrderedDict()
         functools.update_wrapper(self, fn)
@@ -86,7 +89,8 @@ class Compiled:
         be = _backend(st, leaves)
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
-        key = (template, st.key(), autograd.is_grad_enabled())
+        # autocast decides which dtypes the traced ops compute in: part of the key
+        key = (template, st.key(), autograd.is_grad_enabled(), precision.state())
         trace = self._traces.get(key)
         if trace is None:
             trace = _Trace(self.fn, st, template, be)
@@ -121,6 +125,7 @@ class _State:
         tensors: dict[int, Tensor] = {}
         self.modules: list[Module] = []               # every module and submodule, once
         self.optimizers: list[Optimizer] = []
+        self.extra_keys: list[Any] = []
         seen: set[int] = set()
         for s in items:
             if isinstance(s, Module):
@@ -143,8 +148,12 @@ class _State:
                 for g in s.param_groups:
                     for p in g["params"]:
                         tensors.setdefault(id(p), p)
-            else:
+            elif isinstance(s, Tensor):
                 tensors.setdefault(id(s), s)
+            else:                                     # a GradScaler: its arrays, its constants
+                for t in s._compile_tensors():
+                    tensors.setdefault(id(t), t)
+                self.extra_keys.append(s._compile_key())
         self.tensors = list(tensors.values())
         self.opt_entries = [(opt, p, k) for opt in self.optimizers
                             for g in opt.param_groups for p in g["params"]
@@ -180,6 +189,7 @@ class _State:
                 parts.append(tuple((k, _hashable(v)) for k, v in sorted(group.items())
                                    if k not in ("params", "lr")))
         parts.append(tuple(m.training for m in self.modules))
+        parts.append(tuple(self.extra_keys))
         return tuple(parts)
 
     def arrays(self, be: Any) -> list:

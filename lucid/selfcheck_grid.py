@@ -21,6 +21,7 @@ Run = Callable[[list[Tensor]], list[Any]]       # outputs and gradients (None: n
 # MLX_ENABLE_TF32 on (MLX's default), M5-class GPUs and CUDA multiply float32 with TF32's 10-bit
 # mantissa, so matmul-like checks get TF32's tolerance there.
 TOL32, TOL_TF32, TOL16 = 1e-4, 5e-3, 2e-2
+TOL_BF16 = 8e-2            # bfloat16 keeps 8 mantissa bits to float16's 11: 8× the rounding
 
 
 def tf32_enabled() -> bool:
@@ -62,6 +63,8 @@ CONV_CASES: dict[str, tuple[int, int, dict[str, Any], bool, str]] = {
     "transposed": (4, 6, {"stride": 2, "padding": 1, "output_padding": 1}, True, "float32"),
     "transposed_grouped": (4, 6, {"stride": 2, "groups": 2, "padding": 1}, True, "float32"),
     "float16": (4, 6, {"padding": 1}, False, "float16"),
+    # M1/M2 have no bfloat16 hardware: Metal emulates it, which this checks against NumPy
+    "bfloat16": (4, 6, {"padding": 1}, False, "bfloat16"),
 }
 """The convolution cases: (in channels, out channels, conv keyword arguments, transposed, dtype)."""
 
@@ -95,7 +98,8 @@ def _conv_check(rank: int, case: str) -> Check | None:
         (y * g).sum().backward()
         return [y, x.grad, w.grad, b.grad]
 
-    tol = TOL16 if dtype == "float16" else (TOL_TF32 if tf32_enabled() else TOL32)
+    tol = {"float16": TOL16, "bfloat16": TOL_BF16}.get(
+        dtype, TOL_TF32 if tf32_enabled() else TOL32)
     return Check(f"conv{rank}d_{case}", make, run, tol, dtype)
 
 
@@ -239,7 +243,7 @@ def other_checks() -> list[Check]:
     ]
 
 
-QUICK_CONV = ("plain", "strided_grouped", "depthwise_s2", "transposed", "float16")
+QUICK_CONV = ("plain", "strided_grouped", "depthwise_s2", "transposed", "float16", "bfloat16")
 """The convolution cases ``--quick`` runs."""
 
 

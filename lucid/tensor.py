@@ -11,12 +11,11 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from lucid import autograd, backends, device, dtypes, tracing
+from lucid import autograd, backends, device, dtypes, precision, tracing
 from lucid.ops import elementwise as E
 from lucid.ops import linalg as L
 from lucid.tensor_methods import TensorMethods
 
-_RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "float32": 4, "float64": 5}
 resolve_backend = device.resolve          # kept for the modules that import it from here
 
 
@@ -200,7 +199,16 @@ class Tensor(TensorMethods):
         return apply(E.Cast, self, dtype=dt.name)
 
     def float(self) -> Tensor:
+        """A float32 copy (differentiable; self when already float32)."""
         return self.astype(dtypes.float32)
+
+    def half(self) -> Tensor:
+        """A float16 copy (differentiable; self when already float16)."""
+        return self.astype(dtypes.float16)
+
+    def bfloat16(self) -> Tensor:
+        """A bfloat16 copy, rounded to nearest even (differentiable)."""
+        return self.astype(dtypes.bfloat16)
 
     def __repr__(self) -> str:
         tracing.forbid_host_read("printing a tensor")
@@ -289,7 +297,7 @@ class Tensor(TensorMethods):
             name = "int64" if name == "bool" else name
         elif isinstance(value, float):
             name = be.dtype_name(self.data)
-            name = name if name in _FLOATS else "float32"
+            name = name if dtypes.is_floating(name) else "float32"
         else:
             return Tensor(value, device=self.backend)
         return Tensor._wrap(be.asarray(value, name), be)
@@ -303,8 +311,8 @@ class Tensor(TensorMethods):
     def __rmul__(self, o): return _binary(E.Mul, self._lift(o), self)
     def __truediv__(self, o): return _div(self, o)
     def __rtruediv__(self, o): return _div(self._lift(o), self)
-    def __pow__(self, o): return _binary(E.Pow, self, o)
-    def __rpow__(self, o): return _binary(E.Pow, self._lift(o), self)
+    def __pow__(self, o): return _pow(self, self._lift(o))
+    def __rpow__(self, o): return _pow(self._lift(o), self)
     def __matmul__(self, o): return self.matmul(o)
     def __rmatmul__(self, o): return self._lift(o).matmul(self)
     def __neg__(self): return apply(E.Neg, self)
@@ -329,7 +337,7 @@ class Tensor(TensorMethods):
     def matmul(self, other: Any) -> Tensor:
         """Matrix product with NumPy's rules: 1-D operands are promoted and the added axis
         dropped; batch dims broadcast."""
-        a, b = _promote(self, self._lift(other))
+        a, b = _promote(*precision.cast("matmul", self, self._lift(other)))
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul needs operands with at least 1 dim, got shapes {a.shape} "
                              f"and {b.shape}")
@@ -378,21 +386,8 @@ class Tensor(TensorMethods):
         return self.fill_(0.0)
 
 
-_FLOATS = frozenset({"float16", "float32", "float64"})
-
-
 def _wrap_grad(array: Any, like: Tensor) -> Tensor:
     return Tensor._wrap(array, like._be)
-
-
-def _result_name(da: str, db: str) -> str:
-    """The dtype two dtypes promote to (bool < int32 < int64 < float16 < float32 < float64;
-    an integer with float16 gives float16, as in PyTorch)."""
-    if da == db:
-        return da
-    if {da, db} in ({"int64", "float16"}, {"int32", "float16"}):
-        return "float16"
-    return da if _RANK[da] >= _RANK[db] else db
 
 
 def promote(*ts: Tensor) -> tuple[Tensor, ...]:
@@ -401,7 +396,7 @@ def promote(*ts: Tensor) -> tuple[Tensor, ...]:
     names = [t._be.dtype_name(t.data) for t in ts]
     target = names[0]
     for n in names[1:]:
-        target = _result_name(target, n)
+        target = dtypes.promote(target, n)
     return tuple(t if n == target else t.astype(target) for t, n in zip(ts, names))
 
 
@@ -490,6 +485,13 @@ def _noted(op: str, inputs: tuple, out: Tensor) -> Tensor:
     if tracing._recorder is not None:
         tracing._recorder(op, inputs, {}, out)
     return out
+
+
+def _pow(a: Tensor, b: Tensor) -> Tensor:
+    """a ** b; float32 under ``lucid.autocast`` (PyTorch's list: pow loses range in half)."""
+    if precision._active is not None:
+        a, b = precision.cast("pow", a, b)
+    return _binary(E.Pow, a, b)
 
 
 def _compare(a: Tensor, b: Tensor, op: str) -> Tensor:

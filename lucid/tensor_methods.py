@@ -13,7 +13,7 @@ import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lucid import autograd, backends, indexing
+from lucid import autograd, backends, indexing, precision
 from lucid.ops import axes as AX
 from lucid.ops import elementwise as E
 from lucid.ops import movement as M
@@ -56,8 +56,8 @@ class TensorMethods:
         return self.shape if dim is None else self.shape[AX.axis(dim, self.ndim)]
 
     # -- math methods ------------------------------------------------------------------------
-    def exp(self): return self._apply(E.Exp)
-    def log(self): return self._apply(E.Log)
+    def exp(self): return _autocast(self, "exp")._apply(E.Exp)
+    def log(self): return _autocast(self, "log")._apply(E.Log)
     def sqrt(self): return self._apply(E.Sqrt)
     def tanh(self): return self._apply(E.Tanh)
     def sigmoid(self): return self._apply(E.Sigmoid)
@@ -71,14 +71,17 @@ class TensorMethods:
     clamp = clip
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        """Sum over ``axis``; bool and integer tensors sum in int64 (as in PyTorch)."""
-        return self._int64()._apply(R.Sum, axis=AX.axes(axis, self.ndim), keepdims=keepdims)
+        """Sum over ``axis``; bool and integer tensors sum in int64 (as in PyTorch), float16
+        and bfloat16 accumulate in float32 (and return float32 under ``lucid.autocast``)."""
+        x = _autocast(self, "sum")._int64()
+        return x._apply(R.Sum, axis=AX.axes(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        """Mean over ``axis``; NaN over an empty axis (as PyTorch)."""
+        """Mean over ``axis``; NaN over an empty axis (as PyTorch); float32 under
+        ``lucid.autocast``."""
         ax = AX.axes(axis, self.ndim)
-        return _divide_count(self._int64()._apply(R.Sum, axis=ax, keepdims=keepdims),
-                             self._count(ax))
+        x = _autocast(self, "mean")._int64()
+        return _divide_count(x._apply(R.Sum, axis=ax, keepdims=keepdims), self._count(ax))
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
         """Variance (population by default, ``ddof=1`` for the unbiased estimate); NaN where
@@ -127,10 +130,12 @@ class TensorMethods:
         return (-self.detach()).argmax(axis, keepdims)
 
     def softmax(self, axis: int = -1) -> Any:
-        return self._along(R.Softmax, axis)
+        """exp(x) / sum(exp(x)) along ``axis``; float32 under ``lucid.autocast``."""
+        return _autocast(self, "softmax")._along(R.Softmax, axis)
 
     def log_softmax(self, axis: int = -1) -> Any:
-        return self._along(R.LogSoftmax, axis)
+        """x - logsumexp(x) along ``axis``; float32 under ``lucid.autocast``."""
+        return _autocast(self, "log_softmax")._along(R.LogSoftmax, axis)
 
     def cumsum(self, axis: int) -> Any:
         """Running sum along ``axis`` (PyTorch's ``cumsum(dim)``)."""
@@ -304,3 +309,6 @@ def _reshape_target(shape: tuple[int, ...], numel: int, old: tuple[int, ...]) ->
     return shape
 
 
+def _autocast(t: Any, op: str) -> Any:
+    """t as op computes on it under ``lucid.autocast`` (itself when autocast is off)."""
+    return t if precision._active is None else precision.cast(op, t)[0]

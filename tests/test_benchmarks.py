@@ -29,6 +29,8 @@ HEADERS = [
     "| backend",
     "## 4. MLX memory",
     "| net      | step",
+    "## 5. Mixed precision",
+    "| net        | precision | lucid[numpy]",
 ]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_MLX = importlib.util.find_spec("mlx") is not None

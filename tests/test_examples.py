@@ -104,3 +104,14 @@ def test_examples_reject_bad_epochs(tmp_path):
     for module in (md, digits, eeg_maxnorm, eeg_finetune):
         with pytest.raises(SystemExit):
             module.main(["--backend", "numpy", "--epochs", "0", "--out", str(tmp_path)])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")          # float16 overflow, then backoff
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_digits_half_precision(tmp_path, precision):
+    # one epoch on NumPy (bfloat16 there is ml_dtypes: a correctness run, not a speed one)
+    result = digits.main(["--backend", "numpy", "--epochs", "1", "--precision", precision,
+                          "--out", str(tmp_path)])
+    assert result["accuracy"] >= 0.85
+    model, _ = digits.load_checkpoint(result["checkpoint"])
+    assert all(p.dtype.name == "float32" for p in model.parameters())   # float32 masters

@@ -28,7 +28,8 @@ def test_selfcheck_passes_here(quick_report):
     assert report.failures == [], "\n".join(report.failures)
     names = {r.check for r in report.results}
     for must in ("conv2d_strided_grouped", "conv2d_depthwise_s2", "conv2d_transposed",
-                 "conv2d_float16", "sum_2^20_and_per_channel", "cumsum_and_backward",
+                 "conv2d_float16", "conv2d_bfloat16", "sum_2^20_and_per_channel",
+                 "cumsum_and_backward",
                  "gather_scatter_add", "setitem_int64", "softmax_cross_entropy",
                  "batch_norm_train_stats", "compiled_train_step", "random_stream"):
         assert must in names

@@ -5,6 +5,11 @@ tuples of ints; dtypes are lucid dtype *names* (``"float32"``, ``"int64"``, ``"b
 primitive is pure: it never writes into an argument. Elementwise primitives broadcast like NumPy.
 Everything not listed here (neg, abs, relu, mean, softmax, pooling, padding modes, conv backward...)
 is shared code in ``lucid.ops`` built from these primitives.
+
+Half precision (float16, bfloat16): elementwise primitives round each result to the half type;
+``sum``, ``matmul`` and ``conv`` accumulate in float32 and round once at the end (MLX's Metal
+kernels do; the NumPy reference widens, computes and narrows), so the backends agree within a
+half-precision ulp. ``dtypes`` is ``lucid.dtypes.supported(name)``: the table decides.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ Axis = int | tuple[int, ...] | None
 class Backend(Protocol):
     name: str                      # "numpy" or "mlx"
     lazy: bool                     # results are pending graphs until ``eval`` (MLX)
-    dtypes: frozenset[str]         # dtype names this backend can hold
+    dtypes: frozenset[str]         # dtype names this backend can hold (from lucid.dtypes' table)
 
     def device_type(self) -> str: """ "cpu" or "gpu": where this backend computes."""
 

@@ -9,9 +9,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import ml_dtypes
 import mlx.core as mx
 import numpy as np
 
+from lucid import dtypes as _dtypes
 from lucid.backends import launcher
 from lucid.backends.contract import conv_output_size
 
@@ -19,11 +21,17 @@ name = "mlx"
 lazy = True                    # results are graphs until evaluated
 # MLX computes in float32 at most on the GPU and silently turns float64 input into float32, so
 # float64 is refused at the door rather than downcast behind the user's back.
-dtypes = frozenset({"float16", "float32", "int32", "int64", "bool"})
-_MX = {"float16": mx.float16, "float32": mx.float32, "int32": mx.int32, "int64": mx.int64,
+dtypes = _dtypes.supported(name)
+_MX = {"float16": mx.float16, "bfloat16": mx.bfloat16, "float32": mx.float32,
+       "int32": mx.int32, "int64": mx.int64,
        "uint32": mx.uint32, "uint64": mx.uint64,          # lucid.random's bits
        "bool": mx.bool_}
 _NAMES = {v: k for k, v in _MX.items()}
+# the NumPy types host data is converted to before MLX takes it (bfloat16: ml_dtypes')
+_NPT = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32,
+        "int32": np.int32, "int64": np.int64, "uint32": np.uint32, "uint64": np.uint64,
+        "bool": np.bool_}
+_BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def _check(dtype: str) -> Any:
@@ -41,7 +49,9 @@ def asarray(data: Any, dtype: str | None = None) -> mx.array:
         return mx.array(data, dtype=_check(dtype))        # a scalar: no NumPy round trip
     arr = np.asarray(data)
     if dtype is None:
-        if arr.dtype.kind == "f":
+        if arr.dtype == _BF16:
+            dtype = "bfloat16"
+        elif arr.dtype.kind == "f":
             dtype = "float16" if arr.dtype == np.float16 else "float32"
         elif arr.dtype.kind in "iu":
             dtype = "int32" if arr.dtype == np.int32 else "int64"
@@ -50,8 +60,9 @@ def asarray(data: Any, dtype: str | None = None) -> mx.array:
         else:
             raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
     target = _check(dtype)
-    np_dtype = np.bool_ if dtype == "bool" else np.dtype(dtype)
-    return mx.array(arr.astype(np_dtype, copy=False), dtype=target)
+    # the cast happens in NumPy (ml_dtypes for bfloat16: round to nearest even, NaN kept), so
+    # both backends hold the same bits for the same host data
+    return mx.array(arr.astype(_NPT[dtype], copy=False), dtype=target)
 
 
 def device_type() -> str:
@@ -60,6 +71,9 @@ def device_type() -> str:
 
 
 def to_numpy(x: mx.array) -> np.ndarray:
+    if x.dtype == mx.bfloat16:
+        # NumPy's buffer protocol has no bfloat16: widen exactly, then narrow to ml_dtypes'
+        return np.array(x.astype(mx.float32)).astype(ml_dtypes.bfloat16)
     return np.array(x)
 
 
@@ -102,6 +116,7 @@ def _reduced_shape(x, axis, keepdims):
 # a few short sums and the result is as accurate as a pairwise sum (float32 rounding).
 SUM_BLOCK = 256
 _FLOATING = frozenset({mx.float16, mx.float32, mx.bfloat16})
+_HALF = frozenset({mx.float16, mx.bfloat16})
 
 
 def sum(x, axis=None, keepdims=False):
@@ -109,6 +124,9 @@ def sum(x, axis=None, keepdims=False):
         # MLX's CPU reduction of an empty array can hang (seen on 0.32: its loop then reads
         # uninitialised strides). The sum of nothing is 0, shaped as the reduction would be.
         return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=x.dtype)
+    if x.dtype in _HALF:
+        # half precision accumulates in float32 and rounds once: the NumPy backend's rule
+        return sum(x.astype(mx.float32), axis, keepdims).astype(x.dtype)
     if x.dtype in _FLOATING:
         axes = _axes_of(x, axis)
         count = 1
@@ -172,6 +190,8 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def cumsum(x, axis):
+    if x.dtype in _HALF:                       # a float32 running sum, as the NumPy backend's
+        return mx.cumsum(x.astype(mx.float32), axis=axis).astype(x.dtype)
     return mx.cumsum(x, axis=axis)
 
 

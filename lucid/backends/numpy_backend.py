@@ -6,27 +6,33 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from lucid import dtypes as _dtypes
 from lucid.backends import numpy_conv_paths as _conv_paths
 from lucid.backends import numpy_select as _select
 from lucid.backends.contract import conv_output_size, dilated_size
 
 name = "numpy"
 lazy = False                   # every result is computed at once
-dtypes = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
-_NP = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
-       "int32": np.int32, "int64": np.int64, "bool": np.bool_,
+dtypes = _dtypes.supported(name)
+# bfloat16 is ml_dtypes' NumPy type: its casts round to nearest even and keep NaN, as torch's
+_NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32,
+       "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_,
        "uint32": np.uint32, "uint64": np.uint64}        # the unsigned ones: lucid.random's bits
+_HALF = frozenset({np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)})
 
 
 def asarray(data: Any, dtype: str | None = None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=_NP[dtype])
     arr = np.array(data)
+    if arr.dtype in _HALF:
+        return arr
     if arr.dtype.kind == "f":
-        return arr.astype(np.float32) if arr.dtype != np.float16 else arr
+        return arr.astype(np.float32)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64) if arr.dtype not in (np.int32, np.int64) else arr
     if arr.dtype.kind == "b":
@@ -60,7 +66,18 @@ def arange(start, stop, step, dtype):
 
 
 def astype(x, dtype):
-    return x.astype(_NP[dtype])
+    t = _NP[dtype]
+    if dtype in ("float16", "bfloat16"):
+        return _narrow(x, t)
+    return x.astype(t)
+
+
+def _narrow(x: np.ndarray, t: Any) -> np.ndarray:
+    """x rounded to a half type. Values beyond its range become ±inf as IEEE says (and MLX
+    does, silently): float16 training relies on it (GradScaler skips that step), so NumPy's
+    overflow warning would only be noise."""
+    with np.errstate(over="ignore"):
+        return x.astype(t)
 
 
 exp, log, sqrt, tanh, cos, sin = np.exp, np.log, np.sqrt, np.tanh, np.cos, np.sin
@@ -95,6 +112,9 @@ def erf(x):
 
 
 def sum(x, axis=None, keepdims=False):
+    if x.dtype in _HALF:
+        # half precision accumulates in float32 and rounds once (as MLX's and torch's kernels)
+        return _narrow(np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32), x.dtype)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -107,6 +127,8 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def cumsum(x, axis):
+    if x.dtype in _HALF:                       # a float32 running sum, rounded once per entry
+        return _narrow(np.cumsum(x, axis=axis, dtype=np.float32), x.dtype)
     return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
@@ -159,6 +181,9 @@ def _has_array(index) -> bool:
 
 
 def matmul(a, b):
+    if a.dtype in _HALF:
+        # float32 accumulation, one rounding (MLX's half GEMM); ml_dtypes has no fast matmul
+        return _narrow(np.matmul(a.astype(np.float32), b.astype(np.float32)), a.dtype)
     return np.matmul(a, b)
 
 
@@ -171,6 +196,10 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     Where a path of ``numpy_conv_paths.PATHS`` applies to the call's shape it computes the same
     numbers faster (a 1-D call is offered to the table as a 2-D one of height 1);
     tests/test_conv_paths.py proves each one taken and equal to this."""
+    if x.dtype in _HALF:
+        # float32 accumulation, one rounding (MLX's half conv kernels accumulate in float32)
+        return _narrow(conv(x.astype(np.float32), w.astype(np.float32), stride, pad_lo, pad_hi,
+                            dilation, input_dilation, groups, flip), x.dtype)
     r = x.ndim - 2
     if flip:                                   # a convolution correlates with the flipped kernel
         w = w[(slice(None),) + (slice(None, None, -1),) * r + (slice(None),)]

@@ -17,9 +17,13 @@ def _host_array(key: str, value: Any) -> Any:
     if isinstance(value, Tensor):
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):          # a torch.Tensor
+        if str(value.dtype) == "torch.bfloat16":
+            # NumPy cannot take torch's bfloat16; float32 holds it exactly, and
+            # load_state_dict casts to the model's dtype
+            value = value.float()
         try:
             return value.detach().cpu().numpy()
-        except (TypeError, RuntimeError) as e:    # e.g. bfloat16, which NumPy cannot hold
+        except (TypeError, RuntimeError) as e:    # e.g. a complex or quantised dtype
             raise TypeError(f"state dict entry {key!r} ({value.dtype}) cannot be converted: "
                             f"{e}. Convert it to float32 first (t.float())") from e
     if hasattr(value, "shape") and hasattr(value, "dtype"):

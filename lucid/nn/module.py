@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from lucid import device, tracing
+from lucid import device, dtypes, tracing
 from lucid.nn.parameter import Parameter
 from lucid.tensor import Tensor
 
@@ -269,6 +269,9 @@ class Module:
         """Move every parameter and buffer, in place, to a backend ("numpy"/"cpu", "mlx"/"gpu",
         a Device) or cast the floating ones to a dtype. The Parameter objects stay the same."""
         be, dt = device.to_target(target)
+        if dt is not None and not dt.is_floating:
+            raise TypeError(f"Module.to() casts to a floating dtype (float16, bfloat16, "
+                            f"float32, float64), got {dt}")
         tensors: list[Tensor] = list(self.parameters()) + list(self.buffers())
         for t in tensors:
             if be is not None:
@@ -278,7 +281,21 @@ class Module:
                     t.grad = None if t.grad is None else t.grad.to(be.name)
             elif dt is not None and t.dtype.is_floating:
                 t._set_data(t._be.astype(t.data, dt.name))
+                if t.grad is not None:            # as PyTorch: the gradient follows
+                    t.grad = t.grad.astype(dt).detach()
         return self
+
+    def half(self) -> Module:
+        """Cast floating parameters and buffers to float16 in place; returns self."""
+        return self.to(dtypes.float16)
+
+    def bfloat16(self) -> Module:
+        """Cast floating parameters and buffers to bfloat16 in place; returns self."""
+        return self.to(dtypes.bfloat16)
+
+    def float(self) -> Module:
+        """Cast floating parameters and buffers to float32 in place; returns self."""
+        return self.to(dtypes.float32)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call fn on every submodule (children first) and then on self."""

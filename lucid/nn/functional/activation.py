@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lucid import precision
 from lucid import random as _random
 from lucid.functions import minimum, where
 from lucid.ops import linalg as L
@@ -93,7 +94,9 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x (..., in) @ weight (out, in).T + bias (out,)."""
+    """x (..., in) @ weight (out, in).T + bias (out,); in the autocast dtype under
+    ``lucid.autocast``."""
+    x, weight, bias = precision.cast("linear", x, weight, bias)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input features {x.shape[-1] if x.ndim else None} (shape "
                          f"{x.shape}) do not match weight {weight.shape} (out, in)")

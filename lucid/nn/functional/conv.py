@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lucid import precision
 from lucid.backends.contract import ConvGeometry, dilated_size
 from lucid.nn import conv_args as A
 from lucid.nn.functional.padding import pad
@@ -72,7 +73,9 @@ def _spatial(x: Tensor, geo: ConvGeometry) -> tuple[int, ...]:
 
 def conv_nd(input: Tensor, weight: Tensor, bias: Tensor | None, geo: ConvGeometry) -> Tensor:
     """The convolution of ``geo`` (any rank; padding in its mode) — what every Conv layer and
-    ``F.conv1d/2d/3d`` run. Shapes as ``conv2d``'s, with one spatial axis per rank."""
+    ``F.conv1d/2d/3d`` run. Shapes as ``conv2d``'s, with one spatial axis per rank. Under
+    ``lucid.autocast`` input, weight and bias are cast to the autocast dtype."""
+    input, weight, bias = precision.cast("conv", input, weight, bias)
     x, unbatched = _check_input(input, weight, geo)
     if tuple(weight.shape[2:]) != geo.kernel:
         raise ValueError(f"weight of shape {weight.shape} does not have the kernel {geo.kernel}")
@@ -99,7 +102,9 @@ def conv_nd(input: Tensor, weight: Tensor, bias: Tensor | None, geo: ConvGeometr
 def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None,
                       geo: ConvGeometry, output_padding: tuple[int, ...] | None = None) -> Tensor:
     """The transposed convolution of ``geo`` (any rank); ``output_padding`` overrides the
-    geometry's for one call (``ConvTransposeNd.forward(x, output_size)``)."""
+    geometry's for one call (``ConvTransposeNd.forward(x, output_size)``); in the autocast
+    dtype under ``lucid.autocast``."""
+    input, weight, bias = precision.cast("conv_transpose", input, weight, bias)
     if output_padding is not None and output_padding != geo.output_padding:
         geo = _replace_output_padding(geo, output_padding)
     x, unbatched = _check_input(input, weight, geo)

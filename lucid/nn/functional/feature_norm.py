@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lucid import precision
 from lucid.autograd import no_grad
 from lucid.ops.row_norm import RowNorm
 from lucid.tensor import Tensor, apply
@@ -30,7 +31,9 @@ def _affine(x: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple,
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` axes of input (..., *normalized_shape):
-    mean and biased variance per leading index; weight and bias have ``normalized_shape``."""
+    mean and biased variance per leading index; weight and bias have ``normalized_shape``.
+    float32 under ``lucid.autocast``."""
+    input, weight, bias = precision.cast("layer_norm", input, weight, bias)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
         tuple(normalized_shape)
     if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or \
@@ -45,7 +48,9 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise input (N, C, *) over each group of C // num_groups channels (and every spatial
-    position) per sample; weight and bias are per channel (C,)."""
+    position) per sample; weight and bias are per channel (C,). float32 under
+    ``lucid.autocast``."""
+    input, weight, bias = precision.cast("group_norm", input, weight, bias)
     if input.ndim < 2:
         raise ValueError(f"group_norm expects (N, C, *) input, got shape {input.shape}")
     n, c = input.shape[:2]
@@ -66,7 +71,9 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     ``use_input_stats`` (training, or no running stats) the instance's own statistics are
     used and, when running buffers are given, updated in place as PyTorch does:
     running = (1 − momentum)·running + momentum·(batch mean of the instances' mean / unbiased
-    variance). Otherwise the running statistics normalise."""
+    variance). Otherwise the running statistics normalise. float32 under ``lucid.autocast``
+    (the running statistics are never cast: they are updated in place)."""
+    input, weight, bias = precision.cast("instance_norm", input, weight, bias)
     if input.ndim < 3:
         raise ValueError(f"instance_norm expects (N, C, *) input with spatial axes, got shape "
                          f"{input.shape}")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from lucid import dtypes
+from lucid import dtypes, precision
 from lucid.functions import where
 from lucid.ops import loss as Fn
 from lucid.tensor import Tensor, apply
@@ -78,6 +78,7 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
     With label_smoothing ε: (1-ε)·(-log p_target) + ε·mean_c(-log p_c). Targets equal to
     ``ignore_index`` do not count; any other target outside [0, C) is an IndexError (or, when
     the targets are a lazy graph, a NaN loss; see ``_class_nll``)."""
+    input, = precision.cast("cross_entropy", input)   # float32 under autocast
     check_label_smoothing(label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
@@ -88,6 +89,7 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean",
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", *,
              ignore_index: int = -100) -> Tensor:
     """Negative log-likelihood of log-probabilities (N, C) at integer class targets (N,)."""
+    input, = precision.cast("nll_loss", input)   # float32 under autocast
     return _class_nll(input, target, ignore_index, 0.0, reduction, "nll_loss")
 
 
@@ -109,6 +111,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     """−w·(t·log x + (1 − t)·log(1 − x)) of probabilities x in [0, 1], each log clamped at
     −100 as in PyTorch (so x = 0 or 1 is finite). Inputs outside [0, 1] that can be read
     without evaluating anything are a ValueError. ``weight`` broadcasts against the input."""
+    input, = precision.cast("binary_cross_entropy", input)   # float32 under autocast
     check_reduction(reduction)
     target = _pair(input, target, "binary_cross_entropy")
     host = input._host_values()
@@ -124,6 +127,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """|x − t|, reduced."""
+    input, = precision.cast("l1_loss", input)   # float32 under autocast
     return _reduce((input - _pair(input, target, "l1_loss")).abs(), reduction)
 
 
@@ -136,6 +140,7 @@ def _check_nonneg(value: float, name: str, fn: str) -> float:
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (d = x − t); beta = 0 is L1."""
+    input, = precision.cast("smooth_l1_loss", input)   # float32 under autocast
     check_reduction(reduction)
     beta = _check_nonneg(beta, "beta", "smooth_l1_loss")
     d = (input - _pair(input, target, "smooth_l1_loss")).abs()
@@ -147,6 +152,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta) (d = x − t)."""
+    input, = precision.cast("huber_loss", input)   # float32 under autocast
     check_reduction(reduction)
     delta = _check_nonneg(delta, "delta", "huber_loss")
     if delta == 0:
@@ -164,6 +170,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
     t = 0 (selected, so a −inf input there stays 0, not 0·inf); ``log_target``: t is given
     as log t, exp(t)·(t − x). ``reduction="batchmean"`` divides the sum by the batch size
     (the KL divergence); "mean" divides by the number of elements, as PyTorch."""
+    input, = precision.cast("kl_div", input)   # float32 under autocast
     if reduction not in KL_REDUCTIONS:
         raise ValueError(f"reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
     target = _pair(input, target, "kl_div")
@@ -177,8 +184,10 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
 
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error; ``reduction`` ``"mean"``, ``"sum"`` or ``"none"``."""
+    input, target = precision.cast("mse_loss", input, target)   # float32 under autocast
     if input.shape != target.shape:
         raise ValueError(f"mse_loss needs equal shapes, got {input.shape} and {target.shape}")
     d = input - target
@@ -189,6 +198,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: s
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Stable form: max(x, 0) - x*y + log(1 + exp(-|x|)) (with pos_weight p: the log term of
     the positive part is scaled by p)."""
+    # float32 under autocast
+    input, target = precision.cast("binary_cross_entropy_with_logits", input, target)
     if input.shape != target.shape:
         raise ValueError(f"target shape {target.shape} must equal input shape {input.shape}")
     softplus_neg = (1.0 + (-input.abs()).exp()).log() + (-input).relu()   # log(1 + exp(-x))

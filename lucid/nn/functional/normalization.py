@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lucid import precision
 from lucid.autograd import no_grad
 from lucid.ops.normalization import BatchNormTrain
 from lucid.tensor import Tensor, apply
@@ -11,7 +12,11 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) per channel. Training: batch statistics (biased variance) and, when
-    running buffers are given, running = (1 - momentum)*running + momentum*batch (unbiased var)."""
+    running buffers are given, running = (1 - momentum)*running + momentum*batch (unbiased var).
+    Under ``lucid.autocast`` x, weight and bias are cast to float32 and so is the result; the
+    running buffers are never cast (they are updated in place, and stay float32 when the module
+    is)."""
+    x, weight, bias = precision.cast("batch_norm", x, weight, bias)
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
         n = x.numel() // x.shape[1]
