@@ -43,11 +43,12 @@ results.
 from __future__ import annotations
 
 import functools
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lucid import autograd, random, tracing
+from lucid import autograd, random, structure, tracing
 from lucid.nn.module import Module
 from lucid.optim.optimizer import Optimizer
 from lucid.tensor import Tensor
@@ -78,15 +79,27 @@ class Compiled:
                                 f"got {type(s).__name__}")
         self.fn, self.state = fn, items
         self._traces: OrderedDict[Any, _Trace] = OrderedDict()
+        # the state resolved at structure version _resolved_at (see lucid.structure): reused
+        # while no layout anywhere changed, so a call walks no modules, groups or shapes
+        self._resolved: _State | None = None
+        self._resolved_at = -1
         functools.update_wrapper(self, fn)
 
+    def _state(self) -> _State:
+        """The declared state, resolved again only when the structure version moved."""
+        st = self._resolved
+        if st is None or self._resolved_at != structure.version() or not st.current():
+            st = self._resolved = _State(self.state)
+            self._resolved_at = structure.version()
+        return st
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        st = _State(self.state)
+        st = self._state()
         leaves, template = _flatten((args, kwargs))
         be = _backend(st, leaves)
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
-        key = (template, st.key(), autograd.is_grad_enabled())
+        key = (template, st.key, st.grad_key(), autograd.is_grad_enabled())
         trace = self._traces.get(key)
         if trace is None:
             trace = _Trace(self.fn, st, template, be)
@@ -100,6 +113,7 @@ class Compiled:
         except BaseException:
             if trace.layout is None:                      # the trace itself failed: forget it
                 self._traces.pop(key, None)
+            self._resolved = None                         # and resolve afresh next time
             raise
 
     def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
@@ -114,8 +128,11 @@ class Compiled:
 # -- the state of a call ---------------------------------------------------------------------
 
 class _State:
-    """The declared state, resolved for one call: the tensors (parameters, buffers, declared
-    tensors), their gradients, optimizer states and learning rates, in a fixed order."""
+    """The declared state, resolved once per structure version: the tensors (parameters,
+    buffers, declared tensors), their gradients, optimizer states and learning rates, in a
+    fixed order, and ``key``, the layout part of a trace's key. What the structure version does
+    not cover is checked on every call, cheaply: which gradients exist (``grad_key``) and
+    each tensor's requires_grad flag (a plain attribute)."""
 
     def __init__(self, items: list) -> None:
         tensors: dict[int, Tensor] = {}
@@ -149,28 +166,49 @@ class _State:
         self.opt_entries = [(opt, p, k) for opt in self.optimizers
                             for g in opt.param_groups for p in g["params"]
                             for k in sorted(opt.state.get(p, {}))]
-        # Python numbers in optimizer states (step counts) travel as 0-d arrays; their type
-        # comes back with them
+        # Python numbers in optimizer states (a custom optimizer's counters; lucid's own keep
+        # step counts as arrays) travel as 0-d arrays; their type comes back with them
         self.numbers = {(id(opt), id(p), k): type(opt.state[p][k]).__name__
                         for opt, p, k in self.opt_entries
                         if isinstance(opt.state[p][k], (int, float))}
+        self._groups = [g for opt in self.optimizers for g in opt.param_groups]
+        self.backends = {id(t._be): t._be for t in self.tensors}
+        self.key = self._layout_key()
+        self._requires = [t.requires_grad for t in self.tensors]
+        self._grads: list | None = None           # the gradients grad_key was computed for
+        self._grad_key: tuple = ()
 
     def groups(self) -> list[dict]:
-        return [g for opt in self.optimizers for g in opt.param_groups]
+        return self._groups
 
     def lrs(self) -> list:
-        return [g["lr"] for g in self.groups()]
+        return [g["lr"] for g in self._groups]
 
-    def key(self) -> tuple:
+    def current(self) -> bool:
+        """False when a requires_grad flag changed (a plain attribute, which can be set
+        without bumping the structure version, so it is compared on every call)."""
+        return [t.requires_grad for t in self.tensors] == self._requires
+
+    def grad_key(self) -> tuple:
+        """Which tensors have a gradient (and its shape where it differs from the tensor's),
+        recomputed only when a gradient object changed since the last call."""
+        ts = self.tensors
+        grads = [t.grad for t in ts]
+        if self._grads is None or not all(map(operator.is_, grads, self._grads)):
+            self._grad_key = _grad_key(ts)
+            self._grads = grads
+        return self._grad_key
+
+    def grads_written(self, key: tuple) -> None:
+        """The compiled call wrote the gradients back: their key is the trace's (known)."""
+        self._grads = [t.grad for t in self.tensors]
+        self._grad_key = key
+
+    def _layout_key(self) -> tuple:
         parts: list[Any] = []
         for t in self.tensors:                        # the arrays' own shapes and dtypes
-            a, grad = t.data, t.grad
-            g: Any = None
-            if grad is not None:                      # a gradient like its tensor: one flag
-                gd = grad.data
-                g = True if (gd.shape == a.shape and gd.dtype == a.dtype) else \
-                    (tuple(gd.shape), gd.dtype)
-            parts.append((tuple(a.shape), a.dtype, t.requires_grad, g))
+            a = t.data
+            parts.append((tuple(a.shape), a.dtype, t.requires_grad))
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else
@@ -185,9 +223,10 @@ class _State:
     def arrays(self, be: Any) -> list:
         """The state as the compiled function's first inputs."""
         out = [t.data for t in self.tensors]
-        out += [t.grad.data for t in self.tensors if t.grad is not None]
+        out += [g.data for g in self._grads if g is not None] if self._grads is not None \
+            else [t.grad.data for t in self.tensors if t.grad is not None]
         for opt, p, k in self.opt_entries:
-            v = opt.state[p][k]
+            v = opt._state[p][k]
             out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
         out += [_lr_array(be, lr) for lr in self.lrs()]
         return out
@@ -239,6 +278,19 @@ class _State:
                     "Optimizer or Tensor that owns it to lucid.compile(..., state=[...]).")
 
 
+def _grad_key(tensors: list[Tensor]) -> tuple:
+    parts: list[Any] = []
+    for t in tensors:
+        grad = t.grad
+        if grad is None:
+            parts.append(None)
+            continue
+        a, gd = t.data, grad.data                 # a gradient like its tensor: one flag
+        parts.append(True if (gd.shape == a.shape and gd.dtype == a.dtype) else
+                     (tuple(gd.shape), gd.dtype))
+    return tuple(parts)
+
+
 # -- one trace ---------------------------------------------------------------------------------
 
 class _Trace:
@@ -251,6 +303,7 @@ class _Trace:
         self.drawn = 0
         self.compiled = be.compile(self._pure)
         self._call: tuple | None = None
+        self.grad_key: tuple | None = None      # which gradients a call leaves behind
 
     def run(self, st: _State, leaves: list[Tensor]) -> Any:
         be = self.be
@@ -271,6 +324,9 @@ class _Trace:
         assert self.layout is not None          # set while the first call traced
         layout, out_template, n = self.layout
         _write_back(st, layout, outputs[:n])
+        if self.grad_key is None:               # the same for every call of this trace
+            self.grad_key = _grad_key(st.tensors)
+        st.grads_written(self.grad_key)
         return _unflatten(out_template, iter(Tensor._wrap(a, be) for a in outputs[n:]))
 
     def _pure(self, inputs: list) -> list:
@@ -344,7 +400,7 @@ def _write_back(st: _State, layout: tuple, arrays: list) -> None:
         v = next(it)
         if number is not None:              # a step count: a Python number again
             v = round(v.item()) if number == "int" else float(v.item())
-        st.optimizers[oi].state.setdefault(p, {})[k] = v
+        st.optimizers[oi]._state.setdefault(p, {})[k] = v
 
 
 # -- arguments and results -----------------------------------------------------------------
@@ -404,7 +460,9 @@ def _map_tensors(obj: Any, f: Callable[[Tensor], Any]) -> Any:
 
 def _backend(st: _State, leaves: list[Tensor]) -> Any:
     """The one backend of the state and the arguments (None when there are no tensors)."""
-    found = {id(t._be): t._be for t in st.tensors + leaves}
+    found = dict(st.backends)
+    for t in leaves:
+        found[id(t._be)] = t._be
     if len(found) > 1:
         names = sorted(b.name for b in found.values())
         raise RuntimeError(f"a lucid.compile'd call mixes tensors on different backends: "

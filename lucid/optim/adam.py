@@ -25,6 +25,10 @@ class Adam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
                                   "weight_decay": weight_decay})
 
+    def _init_state(self, p, state):
+        zeros = p._be.full(tuple(p.data.shape), 0.0, p._be.dtype_name(p.data))
+        state.update(step=self._step_array(p), exp_avg=zeros, exp_avg_sq=zeros)
+
     def _update(self, p, grad, group, state):
         be = p._be
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -33,12 +37,9 @@ class Adam(Optimizer):
             data = be.multiply(data, self._scalar(1.0 - lr * wd, data, be))
         elif wd:
             grad = be.add(grad, be.multiply(data, wd))
-        if not state:
-            zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
-            state.update(step=0, exp_avg=zeros, exp_avg_sq=zeros)
-        # step (and lr) are Python numbers eagerly and traced 0-d arrays inside lucid.compile:
-        # the arithmetic below is written for both (math.sqrt would not take an array)
-        state["step"] = t = state["step"] + 1
+        # step is a 0-d array; lr a Python number eagerly and a traced 0-d array inside
+        # lucid.compile: the arithmetic below is written for both (math.sqrt would not take one)
+        t = self._next_step(state, be)
         m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
         v = be.add(be.multiply(state["exp_avg_sq"], b2),
                    be.multiply(be.multiply(grad, grad), 1.0 - b2))
