@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import functools
 import operator
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from lucid import autograd, random, structure, tracing
+from lucid import compiler_shapeless as shapeless_
 from lucid.nn.module import Module
 from lucid.optim.optimizer import Optimizer
 from lucid.tensor import Tensor
@@ -56,22 +58,30 @@ from lucid.tensor import Tensor
 MAX_TRACES = 16
 
 
-def compile(fn: Callable | None = None, *, state: Iterable[Any] = ()) -> Any:
+def compile(fn: Callable | None = None, *, state: Iterable[Any] = (),
+            shapeless: bool = False) -> Any:
     """Compile ``fn`` (a function of Tensors, Python scalars and nested tuples/lists/dicts of
     them) together with the ``state`` it reads and updates (Modules, Optimizers, Tensors).
     Usable as ``lucid.compile(fn, state=[...])`` or ``@lucid.compile(state=[...])``; returns a
-    callable with fn's signature whose results are Tensors (and the scalars fn returned)."""
+    callable with fn's signature whose results are Tensors (and the scalars fn returned).
+
+    ``shapeless=True``: one trace serves every size of dim 0 (the batch) of the arguments,
+    when lucid can prove the graph does not depend on it (see ``lucid.compiler_shapeless``);
+    otherwise a warning names the primitive that depends on it, and the function is traced
+    per input shape as without the flag. Results are the same either way."""
+    if not isinstance(shapeless, bool):
+        raise TypeError(f"lucid.compile's shapeless must be True or False, got {shapeless!r}")
     if fn is None:
-        return lambda f: compile(f, state=state)
+        return lambda f: compile(f, state=state, shapeless=shapeless)
     if not callable(fn):
         raise TypeError(f"lucid.compile needs a function, got {type(fn).__name__}")
-    return Compiled(fn, state)
+    return Compiled(fn, state, shapeless)
 
 
 class Compiled:
     """A compiled function: see the module docstring."""
 
-    def __init__(self, fn: Callable, state: Iterable[Any]) -> None:
+    def __init__(self, fn: Callable, state: Iterable[Any], shapeless: bool = False) -> None:
         items = list(state) if not isinstance(state, (Module, Optimizer, Tensor)) else [state]
         for s in items:
             if not isinstance(s, (Module, Optimizer, Tensor)):
@@ -83,6 +93,11 @@ class Compiled:
         # while no layout anywhere changed, so a call walks no modules, groups or shapes
         self._resolved: _State | None = None
         self._resolved_at = -1
+        # shapeless: proven traces by batch-free key, and the keys proven not to be shapeless
+        self.shapeless = shapeless
+        self._shapeless: dict[Any, _Trace] = {}
+        self._refused: set[Any] = set()
+        self._warned = False
         functools.update_wrapper(self, fn)
 
     def _state(self) -> _State:
@@ -100,6 +115,10 @@ class Compiled:
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
         key = (template, st.key, st.grad_key(), autograd.is_grad_enabled())
+        if self.shapeless:
+            skey = (shapeless_.batchless(template),) + key[1:]
+            if skey not in self._refused:
+                return self._call_shapeless(skey, st, leaves, template, be)
         trace = self._traces.get(key)
         if trace is None:
             trace = _Trace(self.fn, st, template, be)
@@ -115,6 +134,50 @@ class Compiled:
                 self._traces.pop(key, None)
             self._resolved = None                         # and resolve afresh next time
             raise
+
+    def _call_shapeless(self, skey: Any, st: _State, leaves: list, template: Any,
+                        be: Any) -> Any:
+        """A call through the shapeless trace of skey: traced, and proven, on first use."""
+        trace = self._shapeless.get(skey)
+        if trace is None:
+            trace = _Trace(self.fn, st, template, be, shapeless=True)
+            try:
+                result = trace.run(st, leaves)     # traced at this call's shapes: right here
+            except Exception as e:                 # noqa: BLE001 - told apart just below
+                # MLX refuses some graphs outright ("AsStrided cannot infer output shapes"):
+                # if the same call traced per shape works, that was the refusal; if it fails
+                # too, its error (a rule of lucid.compile, a bug in fn) is the one raised
+                self._resolved = None
+                self._refused.add(skey)
+                args, kwargs = _unflatten(template, iter(leaves))
+                try:
+                    result = self(*args, **kwargs)
+                except BaseException:
+                    self._refused.discard(skey)
+                    raise
+                self._refuse(skey, f"MLX cannot compile it shapelessly ({e})")
+                return result
+            reason = trace.prove(st, leaves)
+            if reason is None:
+                self._shapeless[skey] = trace
+            else:
+                self._refuse(skey, reason)
+            return result
+        try:
+            return trace.run(st, leaves)
+        except Exception as e:                     # noqa: BLE001 - MLX could not replay it;
+            self._shapeless.pop(skey, None)        # nothing was written back yet
+            self._refuse(skey, f"MLX refused to replay it at new shapes ({e})")
+            args, kwargs = _unflatten(template, iter(leaves))
+            return self(*args, **kwargs)               # per shape, as refused keys are
+
+    def _refuse(self, skey: Any, reason: str) -> None:
+        self._refused.add(skey)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"lucid.compile(shapeless=True) of {getattr(self.fn, '__name__', '?')}"
+                          f": {reason}; tracing it once per input shape instead",
+                          RuntimeWarning, stacklevel=3)
 
     def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
         """NumPy (an eager backend): fn as it is, under the rules of a trace."""
@@ -297,11 +360,14 @@ class _Trace:
     """One key's compiled graph, and what its Python trace recorded: the layout of the new
     state and of the results, and how many random blocks a call draws."""
 
-    def __init__(self, fn: Callable, st: _State, template: Any, be: Any) -> None:
+    def __init__(self, fn: Callable, st: _State, template: Any, be: Any,
+                 shapeless: bool = False) -> None:
         self.fn, self.template, self.be = fn, template, be
         self.layout: tuple | None = None
         self.drawn = 0
-        self.compiled = be.compile(self._pure)
+        self.shapeless = shapeless
+        self.log: list | None = None            # shapeless: the trace's primitive calls
+        self.compiled = be.compile(self._pure, shapeless=shapeless)
         self._call: tuple | None = None
         self.grad_key: tuple | None = None      # which gradients a call leaves behind
 
@@ -331,6 +397,44 @@ class _Trace:
 
     def _pure(self, inputs: list) -> list:
         """The function the backend traces: state and inputs in, new state and results out."""
+        out, self.layout, self.drawn, self.log = self._python(inputs)
+        return out
+
+    def prove(self, st: _State, leaves: list[Tensor]) -> str | None:
+        """After the first call of a shapeless trace: None when its graph is right at another
+        batch size, else why not (see ``lucid.compiler_shapeless``). Leaves the state as it was."""
+        be = self.be
+        try:
+            wide = shapeless_.widened(be, [t.data for t in leaves])
+        except Exception as e:                  # noqa: BLE001 - any refusal means "not proven"
+            return f"its arguments cannot be widened along dim 0 ({e})"
+        state = st.arrays(be)
+        inputs = state + list(random.stream_arrays(be)) + wide
+        snap = st.snapshot()
+        self._call = (st, leaves, len(state))
+        try:
+            expected, _, drawn, log = self._python(inputs)
+        except Exception as e:                  # noqa: BLE001
+            return f"its Python fails at another batch size ({e})"
+        finally:
+            st.restore(snap)
+            self._call = None
+        assert self.log is not None and log is not None
+        reason = shapeless_.first_difference(self.log, log)
+        if reason is None and drawn != self.drawn:
+            reason = "its random draws depend on the batch size"
+        if reason is not None:
+            return reason
+        try:
+            got = self.compiled(inputs)
+            be.eval(*expected, *got)
+        except Exception as e:                  # noqa: BLE001
+            return f"MLX refused to replay it at another batch size ({e})"
+        return shapeless_.mismatch(be, expected, got)
+
+    def _python(self, inputs: list) -> tuple[list, tuple, int, list | None]:
+        """Run fn on the state and inputs (tracers while tracing): the new state and results
+        as one list, their layout, the random blocks drawn and (shapeless) the primitive log."""
         assert self._call is not None
         st, leaves, n = self._call
         lrs = st.lrs()
@@ -338,7 +442,9 @@ class _Trace:
         traced_lrs = st.lrs()
         args, kwargs = _unflatten(self.template, iter(
             _stand_in(t, a) for t, a in zip(leaves, inputs[n + 2:])))
-        with tracing.running(tracing.Trace(self.be, (inputs[n], inputs[n + 1]))) as run:
+        log: list | None = [] if self.shapeless else None
+        with tracing.running(tracing.Trace(self.be, (inputs[n], inputs[n + 1]))) as run, \
+                shapeless_.recording(self.be, log):
             out = self.fn(*args, **kwargs)
         st.check_undeclared(run, grads)
         if any(a is not b for a, b in zip(st.lrs(), traced_lrs)):
@@ -346,11 +452,10 @@ class _Trace:
                                "scheduler's step()?); step schedulers between calls instead")
         for g, lr in zip(st.groups(), lrs):
             g["lr"] = lr                    # the Python number again; the trace keeps its input
-        self.drawn = run.drawn
         new_state, layout = _collect(st)
         results, out_template = _flatten(out)
-        self.layout = (layout, out_template, len(new_state))
-        return new_state + [t.data for t in results]
+        return (new_state + [t.data for t in results], (layout, out_template, len(new_state)),
+                run.drawn, log)
 
 
 _lr_arrays: dict[tuple[str, float], Any] = {}
