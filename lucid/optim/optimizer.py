@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lucid import structure, tracing
+from lucid import autograd, structure, tracing
 from lucid.autograd import no_grad
 from lucid.nn.utils import parametrize
 from lucid.tensor import Tensor
@@ -187,6 +187,9 @@ class Optimizer:
             arrays.append(p.data)
             arrays.extend(v for v in self.state.get(p, {}).values()
                           if not isinstance(v, (int, float)))
+        root = autograd.take_last_root()       # the loss, evaluated in the same sync
+        if root is not None and root._be in by_backend:
+            by_backend[root._be].append(root.data)
         for be, arrays in by_backend.items():
             be.eval(*arrays)
 
