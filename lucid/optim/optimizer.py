@@ -112,7 +112,10 @@ class Optimizer:
         step = state["step"]
         if isinstance(step, (int, float)):      # a state dict saved with a Python number
             step = be.full((), float(step), "float32")
-        state["step"] = t = be.asarray(be.add(step, 1.0), "float32")
+        t = be.add(step, 1.0)
+        if not be.lazy:                         # NumPy: a 0-d array again (no op on MLX)
+            t = be.asarray(t, "float32")
+        state["step"] = t
         return t
 
     def add_param_group(self, group: dict) -> None:
