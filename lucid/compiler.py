@@ -35,6 +35,17 @@ Rules, checked at every trace:
 Each distinct key (input shapes and dtypes, state structure, the flags above) is one trace.
 MLX keeps a compiled function's graphs until that function is freed, so lucid keeps at most
 ``MAX_TRACES`` of them per compiled function and frees the least recently used one beyond that.
+With ``shapeless=True`` one trace serves every size of the arguments' dim 0 where lucid can prove
+that is right (``lucid.compiler_shapeless``); elsewhere it warns once and traces per shape.
+
+The state is resolved (modules walked, tensors, gradients, optimizer entries and the layout part
+of the key collected) once per *structure version* (``lucid.structure``), which every mutation
+path of a layout bumps: registering or replacing a parameter, buffer or submodule, ``train()`` /
+``eval()``, adding a param group, changing a hyper-parameter other than ``lr``, creating
+optimizer state, loading a state dict, a ``_set_data`` that changes a shape, dtype or backend.
+While the version stands, a call only compares which gradients exist (by identity) and the
+requires_grad flags (a plain attribute) with the last call's, builds the input list and writes
+the results back: on a small net that is most of what lucid adds to MLX's own compiled call.
 
 On the NumPy backend the function is called as it is, under the same rules: same API, same
 results.
