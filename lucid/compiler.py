@@ -18,10 +18,11 @@ and optimizers keep holding them.
 State is what the function reads and updates: for a Module its parameters, buffers (BatchNorm's
 running statistics) and their gradients; for an Optimizer also its moments and step counts; a
 Tensor stands for itself. The random stream is always part of it: draws inside a compiled call
-are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates are
-inputs, so a scheduler stepping between calls takes effect; other hyper-parameters, module
-train/eval modes, grad mode and Python scalar arguments are part of the trace's key (changing
-one traces again).
+are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates,
+momentum and betas are inputs (``optim.optimizer.INPUT_HYPERPARAMETERS``; only whether a
+momentum or beta is zero is part of the key), so a scheduler stepping between calls takes
+effect without a new trace; other hyper-parameters, module train/eval modes, grad mode and
+Python scalar arguments are part of the trace's key (changing one traces again).
 
 Rules, checked at every trace:
 
@@ -57,13 +58,13 @@ import functools
 import operator
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from lucid import autograd, random, structure, tracing
 from lucid import compiler_shapeless as shapeless_
 from lucid.nn.module import Module
-from lucid.optim.optimizer import Optimizer
+from lucid.optim.optimizer import INPUT_HYPERPARAMETERS, Optimizer
 from lucid.tensor import Tensor
 
 MAX_TRACES = 16
@@ -125,7 +126,7 @@ class Compiled:
         be = _backend(st, leaves)
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
-        key = (template, st.key, st.grad_key(), autograd.is_grad_enabled())
+        key = (template, st.key, st.grad_key(), st.hyper_key(), autograd.is_grad_enabled())
         if self.shapeless:
             skey = (shapeless_.batchless(template),) + key[1:]
             if skey not in self._refused:
@@ -258,6 +259,18 @@ class _State:
     def lrs(self) -> list:
         return [g["lr"] for g in self._groups]
 
+    def hypers(self) -> list[dict]:
+        """Each group's input hyper-parameters (``INPUT_HYPERPARAMETERS`` it has), as they are."""
+        return [{k: g[k] for k in _INPUT_ORDER if k in g} for g in self._groups]
+
+    def hyper_key(self) -> tuple:
+        """Which input hyper-parameters are zero, per group and tuple element: a zero stays a
+        Python 0 in the trace (optimizers branch on "momentum is off"), any other value is an
+        input array, so a scheduler moving it (OneCycleLR's momentum) does not trace again.
+        lr is always an input."""
+        return tuple(tuple(_zero_pattern(k, g[k]) for k in _INPUT_ORDER if k in g and k != "lr")
+                     for g in self._groups)
+
     def current(self) -> bool:
         """False when a requires_grad flag changed (a plain attribute, which can be set
         without bumping the structure version, so it is compared on every call)."""
@@ -290,7 +303,7 @@ class _State:
         for opt in self.optimizers:
             for group in opt.param_groups:
                 parts.append(tuple((k, _hashable(v)) for k, v in sorted(group.items())
-                                   if k not in ("params", "lr")))
+                                   if k != "params" and k not in INPUT_HYPERPARAMETERS))
         parts.append(tuple(m.training for m in self.modules))
         return tuple(parts)
 
@@ -302,7 +315,10 @@ class _State:
         for opt, p, k in self.opt_entries:
             v = opt._state[p][k]
             out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
-        out += [_lr_array(be, lr) for lr in self.lrs()]
+        for g in self._groups:
+            for k in _INPUT_ORDER:
+                if k in g:
+                    out += [_lr_array(be, v) for v in _inputs_of(k, g[k])]
         return out
 
     def install(self, arrays: list) -> list:
@@ -319,14 +335,17 @@ class _State:
         for opt, p, k in self.opt_entries:
             opt.state[p][k] = next(it)
         for g in self.groups():
-            g["lr"] = next(it)
+            for k in _INPUT_ORDER:
+                if k in g:
+                    g[k] = _with_inputs(k, g[k], it)
         return grads
 
     def snapshot(self) -> tuple:
         """Everything ``install`` replaces, to undo a trace that failed half-way."""
         return ([(t, t.data, t.grad) for t in self.tensors],
                 [(opt, {p: dict(s) for p, s in opt.state.items()},
-                  [g["lr"] for g in opt.param_groups]) for opt in self.optimizers])
+                  [{k: g[k] for k in _INPUT_ORDER if k in g} for g in opt.param_groups])
+                 for opt in self.optimizers])
 
     @staticmethod
     def restore(snap: tuple) -> None:
@@ -334,10 +353,10 @@ class _State:
         for t, data, grad in tensors:
             t._set_data(data)
             t.grad = grad
-        for opt, state, lrs in optimizers:
+        for opt, state, hypers in optimizers:
             opt.state = state
-            for g, lr in zip(opt.param_groups, lrs):
-                g["lr"] = lr
+            for g, h in zip(opt.param_groups, hypers):
+                g.update(h)
 
     def check_undeclared(self, run: tracing.Trace, grads: Iterable[Tensor]) -> None:
         allowed = {id(t) for t in self.tensors} | {id(g) for g in grads} | run.created
@@ -448,7 +467,7 @@ class _Trace:
         as one list, their layout, the random blocks drawn and (shapeless) the primitive log."""
         assert self._call is not None
         st, leaves, n = self._call
-        lrs = st.lrs()
+        hypers = st.hypers()
         grads = st.install(inputs[:n])
         traced_lrs = st.lrs()
         args, kwargs = _unflatten(self.template, iter(
@@ -461,8 +480,8 @@ class _Trace:
         if any(a is not b for a, b in zip(st.lrs(), traced_lrs)):
             raise RuntimeError("the lucid.compile'd function changed a learning rate (a "
                                "scheduler's step()?); step schedulers between calls instead")
-        for g, lr in zip(st.groups(), lrs):
-            g["lr"] = lr                    # the Python number again; the trace keeps its input
+        for g, h in zip(st.groups(), hypers):
+            g.update(h)                     # the Python numbers again; the trace keeps its inputs
         new_state, layout = _collect(st)
         results, out_template = _flatten(out)
         return (new_state + [t.data for t in results], (layout, out_template, len(new_state)),
@@ -470,6 +489,32 @@ class _Trace:
 
 
 _lr_arrays: dict[tuple[str, float], Any] = {}
+# the input hyper-parameters in the order a call passes them (lr first, as before)
+_INPUT_ORDER = ("lr",) + tuple(sorted(INPUT_HYPERPARAMETERS - {"lr"}))
+
+
+def _zero_pattern(name: str, value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return (name, tuple(v == 0 for v in value))
+    return (name, value == 0)
+
+
+def _inputs_of(name: str, value: Any) -> list:
+    """The numbers of an input hyper-parameter that travel as arrays (see hyper_key)."""
+    if name == "lr":
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if v != 0]
+    return [] if value == 0 else [value]
+
+
+def _with_inputs(name: str, value: Any, arrays: Iterator) -> Any:
+    """value with its travelling numbers replaced by the next traced arrays."""
+    if name == "lr":
+        return next(arrays)
+    if isinstance(value, (tuple, list)):
+        return type(value)(next(arrays) if v != 0 else v for v in value)
+    return value if value == 0 else next(arrays)
 
 
 def _lr_array(be: Any, lr: Any) -> Any:

@@ -82,10 +82,11 @@ def _run(compiled: bool, change) -> tuple[list[float], dict]:
 def test_a_change_between_calls_takes_effect_on_the_next_call(backend, change):
     eager, eager_state = _run(False, CHANGES[change])
     comp, comp_state = _run(True, CHANGES[change])
-    np.testing.assert_allclose(comp, eager, rtol=1e-5, atol=1e-6)
+    # compiled Adam computes 1 - beta in float32 (betas are traced inputs): 1e-4, not 1e-6
+    np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
     assert comp_state.keys() == eager_state.keys()
     for k, v in eager_state.items():
-        np.testing.assert_allclose(comp_state[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(comp_state[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
 
 
 def test_the_state_is_resolved_once_per_structure_version(mlx_only):
@@ -111,9 +112,45 @@ def test_the_state_is_resolved_once_per_structure_version(mlx_only):
     opt.param_groups[0]["lr"] = 0.05                 # an input: no new layout
     step(x)
     assert step._resolved is first
-    opt.param_groups[0]["momentum"] = 0.5            # a traced constant: resolved again
+    opt.param_groups[0]["momentum"] = 0.5            # an input too (OneCycleLR cycles it)
+    step(x)
+    assert step._resolved is first and len(step._traces) == 2
+    opt.param_groups[0]["weight_decay"] = 0.1        # a traced constant: resolved again
     step(x)
     assert step._resolved is not first and len(step._traces) == 3
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_one_cycle_momentum_takes_effect_without_retracing(backend, opt_name):
+    def run(compiled):
+        lucid.random.seed(0)
+        model = nn.Linear(4, 3)
+        opt = getattr(optim, opt_name)(model.parameters(), lr=0.05,
+                                       **({"momentum": 0.9} if opt_name == "SGD" else {}))
+        sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=8)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        if compiled:
+            step = lucid.compile(step, state=[model, opt])
+        x = lucid.tensor(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
+        losses = []
+        for _ in range(6):
+            losses.append(step(x).item())
+            sched.step()
+        return losses, model.weight.numpy(), step
+
+    eager, w_e, _ = run(False)
+    comp, w_c, step = run(True)
+    np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(w_c, w_e, rtol=1e-4, atol=1e-6)
+    if backend == "mlx":
+        assert len(step._traces) <= 2          # first call (no grads) and the rest
 
 
 def test_versions_count_mutations():

@@ -40,9 +40,11 @@ class Adam(Optimizer):
         # step is a 0-d array; lr a Python number eagerly and a traced 0-d array inside
         # lucid.compile: the arithmetic below is written for both (math.sqrt would not take one)
         t = self._next_step(state, be)
-        m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
-        v = be.add(be.multiply(state["exp_avg_sq"], b2),
-                   be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        # betas: numbers, or traced arrays inside lucid.compile (OneCycleLR cycles beta1)
+        m = be.add(be.multiply(state["exp_avg"], self._scalar(b1, data, be)),
+                   be.multiply(grad, self._scalar(1.0 - b1, data, be)))
+        v = be.add(be.multiply(state["exp_avg_sq"], self._scalar(b2, data, be)),
+                   be.multiply(be.multiply(grad, grad), self._scalar(1.0 - b2, data, be)))
         state["exp_avg"], state["exp_avg_sq"] = m, v
         step_size = self._scalar(lr / (1.0 - b1 ** t), data, be)
         denom = be.add(be.divide(be.sqrt(v), self._scalar((1.0 - b2 ** t) ** 0.5, data, be)), eps)

@@ -36,9 +36,11 @@ class _AdamFamily(Optimizer):
         elif wd:
             grad = be.add(grad, be.multiply(data, wd))
         self._next_step(state, be)
-        m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
-        v = be.add(be.multiply(state["exp_avg_sq"], b2),
-                   be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        # betas: numbers, or traced arrays inside lucid.compile (OneCycleLR cycles beta1)
+        m = be.add(be.multiply(state["exp_avg"], self._scalar(b1, data, be)),
+                   be.multiply(grad, self._scalar(1.0 - b1, data, be)))
+        v = be.add(be.multiply(state["exp_avg_sq"], self._scalar(b2, data, be)),
+                   be.multiply(be.multiply(grad, grad), self._scalar(1.0 - b2, data, be)))
         state["exp_avg"], state["exp_avg_sq"] = m, v
         return be, data, grad, m, v, state["step"]
 

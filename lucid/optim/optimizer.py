@@ -12,8 +12,10 @@ from lucid.nn.utils import parametrize
 from lucid.tensor import Tensor
 
 # hyper-parameters that lucid.compile passes into a trace as inputs (a scheduler changes them
-# between calls without a retrace), so changing them is not a change of layout
-INPUT_HYPERPARAMETERS = frozenset({"lr"})
+# between calls without a retrace: lr, and OneCycleLR's cycled momentum or beta1), so changing
+# them is not a change of layout. Optimizers must accept them as 0-d arrays: through
+# ``_scalar`` where they meet a parameter's arrays, ``_on`` where they branch on "non-zero"
+INPUT_HYPERPARAMETERS = frozenset({"lr", "momentum", "betas"})
 
 
 class ParamGroup(dict):
@@ -198,6 +200,12 @@ class Optimizer:
 
     def _update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    @staticmethod
+    def _on(value: Any) -> bool:
+        """Whether a hyper-parameter such as momentum is in use: non-zero, or a traced array
+        (lucid.compile passes a zero as the Python 0, so an array is never zero)."""
+        return not isinstance(value, (int, float)) or value != 0
 
     @staticmethod
     def _scalar(value: Any, like: Any, be: Any) -> Any:

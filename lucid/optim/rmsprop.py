@@ -39,7 +39,7 @@ class RMSprop(Optimizer):
             grad = be.add(grad, be.multiply(data, wd))
         # momentum and centering may be switched on after construction: their buffers start
         # at zeros at first sight (PyTorch creates them in its first step, also as zeros)
-        if mu > 0 and "momentum_buffer" not in state:
+        if self._on(mu) and "momentum_buffer" not in state:
             state["momentum_buffer"] = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
         if group["centered"] and "grad_avg" not in state:
             state["grad_avg"] = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
@@ -54,7 +54,8 @@ class RMSprop(Optimizer):
         denom = be.add(be.sqrt(v), eps)
         lr = self._scalar(group["lr"], data, be)
         step = be.divide(grad, denom)
-        if mu > 0:
-            step = be.add(be.multiply(state["momentum_buffer"], mu), step)
+        if self._on(mu):                    # mu: a number, or a traced array (OneCycleLR)
+            step = be.add(be.multiply(state["momentum_buffer"], self._scalar(mu, data, be)),
+                          step)
             state["momentum_buffer"] = step
         p._set_data(be.subtract(data, be.multiply(step, lr)))

@@ -34,8 +34,9 @@ class SGD(Optimizer):
         be = p._be
         if group["weight_decay"]:
             grad = be.add(grad, be.multiply(p.data, group["weight_decay"]))
-        mu = group["momentum"]
-        if mu:
+        mu = group["momentum"]              # a number, or a traced array (OneCycleLR cycles it)
+        if self._on(mu):
+            mu = self._scalar(mu, p.data, be)
             if "momentum_buffer" not in state:
                 buf = grad
             else:
