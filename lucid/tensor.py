@@ -406,6 +406,9 @@ def _result_name(da: str, db: str) -> str:
 def promote(*ts: Tensor) -> tuple[Tensor, ...]:
     """The tensors cast to their common dtype, so every backend computes in the same type
     (NumPy alone would make int64 + float32 float64)."""
+    d = ts[0].data.dtype
+    if all(t.data.dtype == d for t in ts[1:]):  # the usual case: nothing to promote, and the
+        return ts                               # arrays' own dtypes are cheap to compare
     names = [t._be.dtype_name(t.data) for t in ts]
     target = names[0]
     for n in names[1:]:
