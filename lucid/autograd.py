@@ -10,6 +10,7 @@ not import ``tensor``.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -125,14 +126,31 @@ def _topological_order(root: Any) -> list:
     return order
 
 
+# The output the last backward outside lucid.compile ran from (the loss), weakly: the next
+# optimizer step evaluates it together with the parameters, so that reading the loss after the
+# step costs no second evaluation (on MLX each evaluation is a sync with its worker thread,
+# ~20 µs on a CPU build, more than a small net's step of Python).
+_last_root: weakref.ref | None = None
+
+
+def take_last_root() -> Any:
+    """The tensor the last eager backward started from, if it is still alive (then forgotten)."""
+    global _last_root
+    ref, _last_root = _last_root, None
+    return ref() if ref is not None else None
+
+
 def run_backward(root: Any, grad: Any, retain_graph: bool, wrap: Callable[[Any, Any], Any]) -> None:
     """Propagate ``grad`` (a raw array shaped like root) to every leaf that requires grad.
 
     Each node's backward runs once, after all gradients flowing into it were summed.
     ``wrap(array, like)`` turns a raw gradient into a Tensor for ``.grad``.
     """
+    global _last_root
     if root._ctx is not None and root._ctx.freed:
         raise RuntimeError(_FREED)
+    if tracing._active is None:                 # never a tracer: it would outlive its trace
+        _last_root = weakref.ref(root)
     grads: dict[int, Any] = {id(root): grad}
     with no_grad():
         for node in reversed(_topological_order(root)):

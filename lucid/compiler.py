@@ -18,11 +18,13 @@ and optimizers keep holding them.
 State is what the function reads and updates: for a Module its parameters, buffers (BatchNorm's
 running statistics) and their gradients; for an Optimizer also its moments and step counts; a
 Tensor stands for itself. The random stream is always part of it: draws inside a compiled call
-are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates are
-inputs, so a scheduler stepping between calls takes effect; other hyper-parameters, module
-train/eval modes, grad mode, the ``lucid.autocast`` dtype in force and Python scalar arguments
-are part of the trace's key (changing one traces again). A ``lucid.amp.GradScaler`` in the state
-contributes its scale and growth tracker (its factors and interval are part of the key).
+are fresh each call and continue the eager stream (see ``lucid.random``). Learning rates,
+momentum and betas are inputs (``optim.optimizer.INPUT_HYPERPARAMETERS``; only whether a
+momentum or beta is zero is part of the key), so a scheduler stepping between calls takes
+effect without a new trace; other hyper-parameters, module train/eval modes, grad mode, the
+``lucid.autocast`` dtype in force and Python scalar arguments are part of the trace's key
+(changing one traces again). A ``lucid.amp.GradScaler`` in the state contributes its scale and
+growth tracker (its factors and interval are part of the key).
 
 Rules, checked at every trace:
 
@@ -36,6 +38,17 @@ Rules, checked at every trace:
 Each distinct key (input shapes and dtypes, state structure, the flags above) is one trace.
 MLX keeps a compiled function's graphs until that function is freed, so lucid keeps at most
 ``MAX_TRACES`` of them per compiled function and frees the least recently used one beyond that.
+With ``shapeless=True`` one trace serves every size of the arguments' dim 0 where lucid can prove
+that is right (``lucid.compiler_shapeless``); elsewhere it warns once and traces per shape.
+
+The state is resolved (modules walked, tensors, gradients, optimizer entries and the layout part
+of the key collected) once per *structure version* (``lucid.structure``), which every mutation
+path of a layout bumps: registering or replacing a parameter, buffer or submodule, ``train()`` /
+``eval()``, adding a param group, changing a hyper-parameter other than ``lr``, creating
+optimizer state, loading a state dict, a ``_set_data`` that changes a shape, dtype or backend.
+While the version stands, a call only compares which gradients exist (by identity) and the
+requires_grad flags (a plain attribute) with the last call's, builds the input list and writes
+the results back: on a small net that is most of what lucid adds to MLX's own compiled call.
 
 On the NumPy backend the function is called as it is, under the same rules: same API, same
 results.
@@ -44,34 +57,45 @@ results.
 from __future__ import annotations
 
 import functools
+import operator
+import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from lucid import autograd, precision, random, tracing
+from lucid import autograd, precision, random, structure, tracing
+from lucid import compiler_shapeless as shapeless_
 from lucid.nn.module import Module
-from lucid.optim.optimizer import Optimizer
+from lucid.optim.optimizer import INPUT_HYPERPARAMETERS, Optimizer
 from lucid.tensor import Tensor
 
 MAX_TRACES = 16
 
 
-def compile(fn: Callable | None = None, *, state: Iterable[Any] = ()) -> Any:
+def compile(fn: Callable | None = None, *, state: Iterable[Any] = (),
+            shapeless: bool = False) -> Any:
     """Compile ``fn`` (a function of Tensors, Python scalars and nested tuples/lists/dicts of
     them) together with the ``state`` it reads and updates (Modules, Optimizers, Tensors).
     Usable as ``lucid.compile(fn, state=[...])`` or ``@lucid.compile(state=[...])``; returns a
-    callable with fn's signature whose results are Tensors (and the scalars fn returned)."""
+    callable with fn's signature whose results are Tensors (and the scalars fn returned).
+
+    ``shapeless=True``: one trace serves every size of dim 0 (the batch) of the arguments,
+    when lucid can prove the graph does not depend on it (see ``lucid.compiler_shapeless``);
+    otherwise a warning names the primitive that depends on it, and the function is traced
+    per input shape as without the flag. Results are the same either way."""
+    if not isinstance(shapeless, bool):
+        raise TypeError(f"lucid.compile's shapeless must be True or False, got {shapeless!r}")
     if fn is None:
-        return lambda f: compile(f, state=state)
+        return lambda f: compile(f, state=state, shapeless=shapeless)
     if not callable(fn):
         raise TypeError(f"lucid.compile needs a function, got {type(fn).__name__}")
-    return Compiled(fn, state)
+    return Compiled(fn, state, shapeless)
 
 
 class Compiled:
     """A compiled function: see the module docstring."""
 
-    def __init__(self, fn: Callable, state: Iterable[Any]) -> None:
+    def __init__(self, fn: Callable, state: Iterable[Any], shapeless: bool = False) -> None:
         items = list(state) if not isinstance(state, (Module, Optimizer, Tensor)) else [state]
         for s in items:
             # (a GradScaler: any object that lists its state tensors in ``_compile_tensors``)
@@ -81,16 +105,38 @@ class Compiled:
                                 f"and GradScalers, got {type(s).__name__}")
         self.fn, self.state = fn, items
         self._traces: OrderedDict[Any, _Trace] = OrderedDict()
+        # the state resolved at structure version _resolved_at (see lucid.structure): reused
+        # while no layout anywhere changed, so a call walks no modules, groups or shapes
+        self._resolved: _State | None = None
+        self._resolved_at = -1
+        # shapeless: proven traces by batch-free key, and the keys proven not to be shapeless
+        self.shapeless = shapeless
+        self._shapeless: dict[Any, _Trace] = {}
+        self._refused: set[Any] = set()
+        self._warned = False
         functools.update_wrapper(self, fn)
 
+    def _state(self) -> _State:
+        """The declared state, resolved again only when the structure version moved."""
+        st = self._resolved
+        if st is None or self._resolved_at != structure.version() or not st.current():
+            st = self._resolved = _State(self.state)
+            self._resolved_at = structure.version()
+        return st
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        st = _State(self.state)
+        st = self._state()
         leaves, template = _flatten((args, kwargs))
         be = _backend(st, leaves)
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
         # autocast decides which dtypes the traced ops compute in: part of the key
-        key = (template, st.key(), autograd.is_grad_enabled(), precision.state())
+        key = (template, st.key, st.grad_key(), st.hyper_key(), autograd.is_grad_enabled(),
+               precision.state())
+        if self.shapeless:
+            skey = (shapeless_.batchless(template),) + key[1:]
+            if skey not in self._refused:
+                return self._call_shapeless(skey, st, leaves, template, be)
         trace = self._traces.get(key)
         if trace is None:
             trace = _Trace(self.fn, st, template, be)
@@ -104,7 +150,52 @@ class Compiled:
         except BaseException:
             if trace.layout is None:                      # the trace itself failed: forget it
                 self._traces.pop(key, None)
+            self._resolved = None                         # and resolve afresh next time
             raise
+
+    def _call_shapeless(self, skey: Any, st: _State, leaves: list, template: Any,
+                        be: Any) -> Any:
+        """A call through the shapeless trace of skey: traced, and proven, on first use."""
+        trace = self._shapeless.get(skey)
+        if trace is None:
+            trace = _Trace(self.fn, st, template, be, shapeless=True)
+            try:
+                result = trace.run(st, leaves)     # traced at this call's shapes: right here
+            except Exception as e:                 # noqa: BLE001 - told apart just below
+                # MLX refuses some graphs outright ("AsStrided cannot infer output shapes"):
+                # if the same call traced per shape works, that was the refusal; if it fails
+                # too, its error (a rule of lucid.compile, a bug in fn) is the one raised
+                self._resolved = None
+                self._refused.add(skey)
+                args, kwargs = _unflatten(template, iter(leaves))
+                try:
+                    result = self(*args, **kwargs)
+                except BaseException:
+                    self._refused.discard(skey)
+                    raise
+                self._refuse(skey, f"MLX cannot compile it shapelessly ({e})")
+                return result
+            reason = trace.prove(st, leaves)
+            if reason is None:
+                self._shapeless[skey] = trace
+            else:
+                self._refuse(skey, reason)
+            return result
+        try:
+            return trace.run(st, leaves)
+        except Exception as e:                     # noqa: BLE001 - MLX could not replay it;
+            self._shapeless.pop(skey, None)        # nothing was written back yet
+            self._refuse(skey, f"MLX refused to replay it at new shapes ({e})")
+            args, kwargs = _unflatten(template, iter(leaves))
+            return self(*args, **kwargs)               # per shape, as refused keys are
+
+    def _refuse(self, skey: Any, reason: str) -> None:
+        self._refused.add(skey)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"lucid.compile(shapeless=True) of {getattr(self.fn, '__name__', '?')}"
+                          f": {reason}; tracing it once per input shape instead",
+                          RuntimeWarning, stacklevel=3)
 
     def _call_eagerly(self, st: _State, args: tuple, kwargs: dict) -> Any:
         """NumPy (an eager backend): fn as it is, under the rules of a trace."""
@@ -118,8 +209,11 @@ class Compiled:
 # -- the state of a call ---------------------------------------------------------------------
 
 class _State:
-    """The declared state, resolved for one call: the tensors (parameters, buffers, declared
-    tensors), their gradients, optimizer states and learning rates, in a fixed order."""
+    """The declared state, resolved once per structure version: the tensors (parameters,
+    buffers, declared tensors), their gradients, optimizer states and learning rates, in a
+    fixed order, and ``key``, the layout part of a trace's key. What the structure version does
+    not cover is checked on every call, cheaply: which gradients exist (``grad_key``) and
+    each tensor's requires_grad flag (a plain attribute)."""
 
     def __init__(self, items: list) -> None:
         tensors: dict[int, Tensor] = {}
@@ -158,28 +252,61 @@ class _State:
         self.opt_entries = [(opt, p, k) for opt in self.optimizers
                             for g in opt.param_groups for p in g["params"]
                             for k in sorted(opt.state.get(p, {}))]
-        # Python numbers in optimizer states (step counts) travel as 0-d arrays; their type
-        # comes back with them
+        # Python numbers in optimizer states (a custom optimizer's counters; lucid's own keep
+        # step counts as arrays) travel as 0-d arrays; their type comes back with them
         self.numbers = {(id(opt), id(p), k): type(opt.state[p][k]).__name__
                         for opt, p, k in self.opt_entries
                         if isinstance(opt.state[p][k], (int, float))}
+        self._groups = [g for opt in self.optimizers for g in opt.param_groups]
+        self.backends = {id(t._be): t._be for t in self.tensors}
+        self.key = self._layout_key()
+        self._requires = [t.requires_grad for t in self.tensors]
+        self._grads: list | None = None           # the gradients grad_key was computed for
+        self._grad_key: tuple = ()
 
     def groups(self) -> list[dict]:
-        return [g for opt in self.optimizers for g in opt.param_groups]
+        return self._groups
 
     def lrs(self) -> list:
-        return [g["lr"] for g in self.groups()]
+        return [g["lr"] for g in self._groups]
 
-    def key(self) -> tuple:
+    def hypers(self) -> list[dict]:
+        """Each group's input hyper-parameters (``INPUT_HYPERPARAMETERS`` it has), as they are."""
+        return [{k: g[k] for k in _INPUT_ORDER if k in g} for g in self._groups]
+
+    def hyper_key(self) -> tuple:
+        """Which input hyper-parameters are zero, per group and tuple element: a zero stays a
+        Python 0 in the trace (optimizers branch on "momentum is off"), any other value is an
+        input array, so a scheduler moving it (OneCycleLR's momentum) does not trace again.
+        lr is always an input."""
+        return tuple(tuple(_zero_pattern(k, g[k]) for k in _INPUT_ORDER if k in g and k != "lr")
+                     for g in self._groups)
+
+    def current(self) -> bool:
+        """False when a requires_grad flag changed (a plain attribute, which can be set
+        without bumping the structure version, so it is compared on every call)."""
+        return [t.requires_grad for t in self.tensors] == self._requires
+
+    def grad_key(self) -> tuple:
+        """Which tensors have a gradient (and its shape where it differs from the tensor's),
+        recomputed only when a gradient object changed since the last call."""
+        ts = self.tensors
+        grads = [t.grad for t in ts]
+        if self._grads is None or not all(map(operator.is_, grads, self._grads)):
+            self._grad_key = _grad_key(ts)
+            self._grads = grads
+        return self._grad_key
+
+    def grads_written(self, key: tuple) -> None:
+        """The compiled call wrote the gradients back: their key is the trace's (known)."""
+        self._grads = [t.grad for t in self.tensors]
+        self._grad_key = key
+
+    def _layout_key(self) -> tuple:
         parts: list[Any] = []
         for t in self.tensors:                        # the arrays' own shapes and dtypes
-            a, grad = t.data, t.grad
-            g: Any = None
-            if grad is not None:                      # a gradient like its tensor: one flag
-                gd = grad.data
-                g = True if (gd.shape == a.shape and gd.dtype == a.dtype) else \
-                    (tuple(gd.shape), gd.dtype)
-            parts.append((tuple(a.shape), a.dtype, t.requires_grad, g))
+            a = t.data
+            parts.append((tuple(a.shape), a.dtype, t.requires_grad))
         for opt, p, k in self.opt_entries:
             v = opt.state[p][k]
             parts.append((k, type(v).__name__) if isinstance(v, (int, float)) else
@@ -187,7 +314,7 @@ class _State:
         for opt in self.optimizers:
             for group in opt.param_groups:
                 parts.append(tuple((k, _hashable(v)) for k, v in sorted(group.items())
-                                   if k not in ("params", "lr")))
+                                   if k != "params" and k not in INPUT_HYPERPARAMETERS))
         parts.append(tuple(m.training for m in self.modules))
         parts.append(tuple(self.extra_keys))
         return tuple(parts)
@@ -195,11 +322,15 @@ class _State:
     def arrays(self, be: Any) -> list:
         """The state as the compiled function's first inputs."""
         out = [t.data for t in self.tensors]
-        out += [t.grad.data for t in self.tensors if t.grad is not None]
+        out += [g.data for g in self._grads if g is not None] if self._grads is not None \
+            else [t.grad.data for t in self.tensors if t.grad is not None]
         for opt, p, k in self.opt_entries:
-            v = opt.state[p][k]
+            v = opt._state[p][k]
             out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
-        out += [_lr_array(be, lr) for lr in self.lrs()]
+        for g in self._groups:
+            for k in _INPUT_ORDER:
+                if k in g:
+                    out += [_lr_array(be, v) for v in _inputs_of(k, g[k])]
         return out
 
     def install(self, arrays: list) -> list:
@@ -216,14 +347,17 @@ class _State:
         for opt, p, k in self.opt_entries:
             opt.state[p][k] = next(it)
         for g in self.groups():
-            g["lr"] = next(it)
+            for k in _INPUT_ORDER:
+                if k in g:
+                    g[k] = _with_inputs(k, g[k], it)
         return grads
 
     def snapshot(self) -> tuple:
         """Everything ``install`` replaces, to undo a trace that failed half-way."""
         return ([(t, t.data, t.grad) for t in self.tensors],
                 [(opt, {p: dict(s) for p, s in opt.state.items()},
-                  [g["lr"] for g in opt.param_groups]) for opt in self.optimizers])
+                  [{k: g[k] for k in _INPUT_ORDER if k in g} for g in opt.param_groups])
+                 for opt in self.optimizers])
 
     @staticmethod
     def restore(snap: tuple) -> None:
@@ -231,10 +365,10 @@ class _State:
         for t, data, grad in tensors:
             t._set_data(data)
             t.grad = grad
-        for opt, state, lrs in optimizers:
+        for opt, state, hypers in optimizers:
             opt.state = state
-            for g, lr in zip(opt.param_groups, lrs):
-                g["lr"] = lr
+            for g, h in zip(opt.param_groups, hypers):
+                g.update(h)
 
     def check_undeclared(self, run: tracing.Trace, grads: Iterable[Tensor]) -> None:
         allowed = {id(t) for t in self.tensors} | {id(g) for g in grads} | run.created
@@ -249,18 +383,35 @@ class _State:
                     "Optimizer or Tensor that owns it to lucid.compile(..., state=[...]).")
 
 
+def _grad_key(tensors: list[Tensor]) -> tuple:
+    parts: list[Any] = []
+    for t in tensors:
+        grad = t.grad
+        if grad is None:
+            parts.append(None)
+            continue
+        a, gd = t.data, grad.data                 # a gradient like its tensor: one flag
+        parts.append(True if (gd.shape == a.shape and gd.dtype == a.dtype) else
+                     (tuple(gd.shape), gd.dtype))
+    return tuple(parts)
+
+
 # -- one trace ---------------------------------------------------------------------------------
 
 class _Trace:
     """One key's compiled graph, and what its Python trace recorded: the layout of the new
     state and of the results, and how many random blocks a call draws."""
 
-    def __init__(self, fn: Callable, st: _State, template: Any, be: Any) -> None:
+    def __init__(self, fn: Callable, st: _State, template: Any, be: Any,
+                 shapeless: bool = False) -> None:
         self.fn, self.template, self.be = fn, template, be
         self.layout: tuple | None = None
         self.drawn = 0
-        self.compiled = be.compile(self._pure)
+        self.shapeless = shapeless
+        self.log: list | None = None            # shapeless: the trace's primitive calls
+        self.compiled = be.compile(self._pure, shapeless=shapeless)
         self._call: tuple | None = None
+        self.grad_key: tuple | None = None      # which gradients a call leaves behind
 
     def run(self, st: _State, leaves: list[Tensor]) -> Any:
         be = self.be
@@ -281,33 +432,101 @@ class _Trace:
         assert self.layout is not None          # set while the first call traced
         layout, out_template, n = self.layout
         _write_back(st, layout, outputs[:n])
+        if self.grad_key is None:               # the same for every call of this trace
+            self.grad_key = _grad_key(st.tensors)
+        st.grads_written(self.grad_key)
         return _unflatten(out_template, iter(Tensor._wrap(a, be) for a in outputs[n:]))
 
     def _pure(self, inputs: list) -> list:
         """The function the backend traces: state and inputs in, new state and results out."""
+        out, self.layout, self.drawn, self.log = self._python(inputs)
+        return out
+
+    def prove(self, st: _State, leaves: list[Tensor]) -> str | None:
+        """After the first call of a shapeless trace: None when its graph is right at another
+        batch size, else why not (see ``lucid.compiler_shapeless``). Leaves the state as it was."""
+        be = self.be
+        try:
+            wide = shapeless_.widened(be, [t.data for t in leaves])
+        except Exception as e:                  # noqa: BLE001 - any refusal means "not proven"
+            return f"its arguments cannot be widened along dim 0 ({e})"
+        state = st.arrays(be)
+        inputs = state + list(random.stream_arrays(be)) + wide
+        snap = st.snapshot()
+        self._call = (st, leaves, len(state))
+        try:
+            expected, _, drawn, log = self._python(inputs)
+        except Exception as e:                  # noqa: BLE001
+            return f"its Python fails at another batch size ({e})"
+        finally:
+            st.restore(snap)
+            self._call = None
+        assert self.log is not None and log is not None
+        reason = shapeless_.first_difference(self.log, log)
+        if reason is None and drawn != self.drawn:
+            reason = "its random draws depend on the batch size"
+        if reason is not None:
+            return reason
+        try:
+            got = self.compiled(inputs)
+            be.eval(*expected, *got)
+        except Exception as e:                  # noqa: BLE001
+            return f"MLX refused to replay it at another batch size ({e})"
+        return shapeless_.mismatch(be, expected, got)
+
+    def _python(self, inputs: list) -> tuple[list, tuple, int, list | None]:
+        """Run fn on the state and inputs (tracers while tracing): the new state and results
+        as one list, their layout, the random blocks drawn and (shapeless) the primitive log."""
         assert self._call is not None
         st, leaves, n = self._call
-        lrs = st.lrs()
+        hypers = st.hypers()
         grads = st.install(inputs[:n])
         traced_lrs = st.lrs()
         args, kwargs = _unflatten(self.template, iter(
             _stand_in(t, a) for t, a in zip(leaves, inputs[n + 2:])))
-        with tracing.running(tracing.Trace(self.be, (inputs[n], inputs[n + 1]))) as run:
+        log: list | None = [] if self.shapeless else None
+        with tracing.running(tracing.Trace(self.be, (inputs[n], inputs[n + 1]))) as run, \
+                shapeless_.recording(self.be, log):
             out = self.fn(*args, **kwargs)
         st.check_undeclared(run, grads)
         if any(a is not b for a, b in zip(st.lrs(), traced_lrs)):
             raise RuntimeError("the lucid.compile'd function changed a learning rate (a "
                                "scheduler's step()?); step schedulers between calls instead")
-        for g, lr in zip(st.groups(), lrs):
-            g["lr"] = lr                    # the Python number again; the trace keeps its input
-        self.drawn = run.drawn
+        for g, h in zip(st.groups(), hypers):
+            g.update(h)                     # the Python numbers again; the trace keeps its inputs
         new_state, layout = _collect(st)
         results, out_template = _flatten(out)
-        self.layout = (layout, out_template, len(new_state))
-        return new_state + [t.data for t in results]
+        return (new_state + [t.data for t in results], (layout, out_template, len(new_state)),
+                run.drawn, log)
 
 
 _lr_arrays: dict[tuple[str, float], Any] = {}
+# the input hyper-parameters in the order a call passes them (lr first, as before)
+_INPUT_ORDER = ("lr",) + tuple(sorted(INPUT_HYPERPARAMETERS - {"lr"}))
+
+
+def _zero_pattern(name: str, value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return (name, tuple(v == 0 for v in value))
+    return (name, value == 0)
+
+
+def _inputs_of(name: str, value: Any) -> list:
+    """The numbers of an input hyper-parameter that travel as arrays (see hyper_key)."""
+    if name == "lr":
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if v != 0]
+    return [] if value == 0 else [value]
+
+
+def _with_inputs(name: str, value: Any, arrays: Iterator) -> Any:
+    """value with its travelling numbers replaced by the next traced arrays."""
+    if name == "lr":
+        return next(arrays)
+    if isinstance(value, (tuple, list)):
+        return type(value)(next(arrays) if v != 0 else v for v in value)
+    return value if value == 0 else next(arrays)
 
 
 def _lr_array(be: Any, lr: Any) -> Any:
@@ -354,7 +573,7 @@ def _write_back(st: _State, layout: tuple, arrays: list) -> None:
         v = next(it)
         if number is not None:              # a step count: a Python number again
             v = round(v.item()) if number == "int" else float(v.item())
-        st.optimizers[oi].state.setdefault(p, {})[k] = v
+        st.optimizers[oi]._state.setdefault(p, {})[k] = v
 
 
 # -- arguments and results -----------------------------------------------------------------
@@ -414,7 +633,9 @@ def _map_tensors(obj: Any, f: Callable[[Tensor], Any]) -> Any:
 
 def _backend(st: _State, leaves: list[Tensor]) -> Any:
     """The one backend of the state and the arguments (None when there are no tensors)."""
-    found = {id(t._be): t._be for t in st.tensors + leaves}
+    found = dict(st.backends)
+    for t in leaves:
+        found[id(t._be)] = t._be
     if len(found) > 1:
         names = sorted(b.name for b in found.values())
         raise RuntimeError(f"a lucid.compile'd call mixes tensors on different backends: "

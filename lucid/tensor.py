@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from lucid import autograd, backends, device, dtypes, precision, tracing
+from lucid import autograd, backends, device, dtypes, precision, structure, tracing
 from lucid.ops import elementwise as E
 from lucid.ops import linalg as L
 from lucid.tensor_methods import TensorMethods
@@ -56,7 +56,9 @@ class Tensor(TensorMethods):
         if tracing._active is not None:
             tracing.note_created(self)
         if requires_grad:
-            self.requires_grad_(True)
+            if not self.dtype.is_floating:      # requires_grad_'s check, without its bump:
+                self.requires_grad_(True)       # a new tensor is in no state yet
+            self.requires_grad = True
 
     @classmethod
     def _wrap(cls, data: Any, be: Any, requires_grad: bool = False, ctx: Any = None) -> Tensor:
@@ -116,6 +118,8 @@ class Tensor(TensorMethods):
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not self.dtype.is_floating:
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        if self.requires_grad != bool(flag):
+            structure.bump()              # whether a tensor gets a gradient is layout
         self.requires_grad = bool(flag)
         return self
 
@@ -361,6 +365,10 @@ class Tensor(TensorMethods):
         (optimizers, init, load_state_dict, Module.to, projections, compile) comes here, which
         is how ``lucid.compile`` learns which tensors a traced function updated."""
         tracing.note_write(self)
+        old = self.data
+        # a new shape, dtype or backend changes the layout a compiled step was resolved for
+        if be is not None or old.shape != data.shape or old.dtype != data.dtype:
+            structure.bump()
         self.data = data
         if be is not None:
             self._be = be
@@ -393,6 +401,9 @@ def _wrap_grad(array: Any, like: Tensor) -> Tensor:
 def promote(*ts: Tensor) -> tuple[Tensor, ...]:
     """The tensors cast to their common dtype, so every backend computes in the same type
     (NumPy alone would make int64 + float32 float64)."""
+    d = ts[0].data.dtype
+    if all(t.data.dtype == d for t in ts[1:]):  # the usual case: nothing to promote, and the
+        return ts                               # arrays' own dtypes are cheap to compare
     names = [t._be.dtype_name(t.data) for t in ts]
     target = names[0]
     for n in names[1:]:

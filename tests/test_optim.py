@@ -119,4 +119,11 @@ def test_step_evaluates_once(mlx_only, monkeypatch):
     model(lucid.random.randn(5, 3)).sum().backward()
     assert calls == []                                   # forward and backward stay lazy
     opt.step()
-    assert len(calls) == 1 and calls[0] == 4 * 3         # 4 params + their 2 state arrays
+    assert len(calls) == 1 and calls[0] == 4 * 4   # 4 params + their moments and step count
+    # the loss a backward ran from is evaluated in the step's one sync: reading it is free
+    calls.clear()
+    loss = model(lucid.random.randn(5, 3)).sum()
+    loss.backward()
+    opt.step()
+    assert len(calls) == 1 and calls[0] == 4 * 4 + 1
+    assert np.isfinite(loss.item())

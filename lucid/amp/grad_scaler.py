@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from lucid import backends, tracing
+from lucid import backends, structure, tracing
 from lucid.autograd import no_grad
 from lucid.optim.optimizer import Optimizer
 from lucid.tensor import Tensor
@@ -180,6 +180,7 @@ class GradScaler:
         """Set the growth factor (> 1)."""
         _check(self._init_scale, new_factor, self._backoff_factor, self._growth_interval)
         self._growth_factor = float(new_factor)
+        structure.bump()            # a compiled step bakes the factor in (_compile_key)
 
     def get_backoff_factor(self) -> float:
         """The factor the scale shrinks by after an inf/NaN step."""
@@ -189,6 +190,7 @@ class GradScaler:
         """Set the backoff factor (in (0, 1))."""
         _check(self._init_scale, self._growth_factor, new_factor, self._growth_interval)
         self._backoff_factor = float(new_factor)
+        structure.bump()
 
     def get_growth_interval(self) -> int:
         """How many clean steps in a row grow the scale."""
@@ -198,6 +200,7 @@ class GradScaler:
         """Set the growth interval (a positive int)."""
         _check(self._init_scale, self._growth_factor, self._backoff_factor, new_interval)
         self._growth_interval = int(new_interval)
+        structure.bump()
 
     def is_enabled(self) -> bool:
         """Whether this scaler scales (``enabled=True``)."""
@@ -226,6 +229,7 @@ class GradScaler:
         self._growth_factor = float(state_dict["growth_factor"])
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
+        structure.bump()            # the factors and interval are part of a trace's key
         be = self._scale._be
         self._scale._set_data(be.asarray(scale, "float32"))
         self._growth_tracker._set_data(be.asarray(int(state_dict["_growth_tracker"]), "int32"))

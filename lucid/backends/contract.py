@@ -102,10 +102,12 @@ class Backend(Protocol):
 
     # -- laziness ------------------------------------------------------------------------------
     def eval(self, *arrays: Array) -> None: """Force computation (MLX: mx.eval; NumPy: nothing)."""
-    def compile(self, pure_fn: Any) -> Any:
+    def compile(self, pure_fn: Any, shapeless: bool = False) -> Any:
         """A compiled form of pure_fn (a list of arrays -> a list of arrays, no side effects
         on arrays): traced once per input shapes and dtypes and replayed (MLX: mx.compile;
-        NumPy: pure_fn itself)."""
+        NumPy: pure_fn itself). ``shapeless``: once per input ranks and dtypes, the graph
+        replayed at other shapes (MLX's ``shapeless=True``; its caller must make sure the graph
+        does not depend on the shapes, see ``lucid.compiler_shapeless``)."""
 
     # -- collectives (data parallel across processes) ------------------------------------------
     def init_distributed(self, backend: str) -> Any:

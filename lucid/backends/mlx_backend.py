@@ -303,9 +303,9 @@ def eval(*arrays):
     mx.eval(*arrays)
 
 
-def compile(pure_fn):
+def compile(pure_fn, shapeless=False):
     """mx.compile of a function of a list of arrays returning a list of arrays."""
-    return mx.compile(pure_fn)
+    return mx.compile(pure_fn, shapeless=shapeless)
 
 
 # -- collectives: mlx.core.distributed ----------------------------------------------------------

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from lucid import device, dtypes, tracing
+from lucid import device, dtypes, structure, tracing
 from lucid.nn.parameter import Parameter
 from lucid.tensor import Tensor
 
@@ -61,6 +61,15 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
+        # the structure version (see lucid.structure): bumped by every change of what this
+        # module holds or of its mode, so lucid.compile can skip re-resolving an unchanged state
+        object.__setattr__(self, "_version", 0)
+
+    def _touch(self) -> None:
+        """Record a change of this module's layout (its stores or its mode)."""
+        d = self.__dict__
+        d["_version"] = d.get("_version", 0) + 1
+        structure.bump()
 
     # -- registration ------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -70,7 +79,11 @@ class Module:
         plist = _parametrization(self, name)
         if plist is not None:
             plist.assign(value)               # a parametrized name: the value goes to .original
-        elif isinstance(value, Parameter):
+            return
+        if name in params or name in bufs or name in mods or name == "training" or \
+                isinstance(value, (Parameter, Module)):
+            self._touch()                     # a store (or the mode) changes: layout
+        if isinstance(value, Parameter):
             self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
@@ -95,6 +108,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str) -> None:
+        self._touch()
         for d in (self._parameters, self._buffers, self._modules):
             d.pop(name, None)
         self.__dict__.pop(name, None)
@@ -130,6 +144,7 @@ class Module:
             raise TypeError(f"register_buffer needs a Tensor or None, got {type(tensor).__name__}")
         self._forget(name)
         self._buffers[name] = tensor
+        self._touch()
         if not persistent:
             self._non_persistent.add(name)
         else:
@@ -249,7 +264,9 @@ class Module:
     # -- modes and movement ------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            if m.training != bool(mode):
+                object.__setattr__(m, "training", bool(mode))
+                m._touch()
         return self
 
     def eval(self) -> Module:

@@ -26,16 +26,18 @@ class Adagrad(Optimizer):
                                   "initial_accumulator_value": initial_accumulator_value,
                                   "eps": eps})
 
+    def _init_state(self, p, state):
+        group = self._group_of(p)
+        state.update(step=self._step_array(p), sum=p._be.full(
+            tuple(p.data.shape), float(group["initial_accumulator_value"]),
+            p._be.dtype_name(p.data)))
+
     def _update(self, p, grad, group, state):
         be = p._be
         data = p.data
         if group["weight_decay"]:
             grad = be.add(grad, be.multiply(data, group["weight_decay"]))
-        if not state:
-            state.update(step=0, sum=be.full(tuple(data.shape),
-                                             float(group["initial_accumulator_value"]),
-                                             be.dtype_name(data)))
-        state["step"] = t = state["step"] + 1
+        t = self._next_step(state, be)
         # t (and lr) are numbers eagerly, traced 0-d arrays inside lucid.compile: both work here
         clr = self._scalar(group["lr"] / (1 + (t - 1) * group["lr_decay"]), data, be)
         s = be.add(state["sum"], be.multiply(grad, grad))

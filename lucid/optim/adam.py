@@ -25,6 +25,10 @@ class Adam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
                                   "weight_decay": weight_decay})
 
+    def _init_state(self, p, state):
+        zeros = p._be.full(tuple(p.data.shape), 0.0, p._be.dtype_name(p.data))
+        state.update(step=self._step_array(p), exp_avg=zeros, exp_avg_sq=zeros)
+
     def _update(self, p, grad, group, state):
         be = p._be
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -33,15 +37,14 @@ class Adam(Optimizer):
             data = be.multiply(data, self._scalar(1.0 - lr * wd, data, be))
         elif wd:
             grad = be.add(grad, be.multiply(data, wd))
-        if not state:
-            zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
-            state.update(step=0, exp_avg=zeros, exp_avg_sq=zeros)
-        # step (and lr) are Python numbers eagerly and traced 0-d arrays inside lucid.compile:
-        # the arithmetic below is written for both (math.sqrt would not take an array)
-        state["step"] = t = state["step"] + 1
-        m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
-        v = be.add(be.multiply(state["exp_avg_sq"], b2),
-                   be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        # step is a 0-d array; lr a Python number eagerly and a traced 0-d array inside
+        # lucid.compile: the arithmetic below is written for both (math.sqrt would not take one)
+        t = self._next_step(state, be)
+        # betas: numbers, or traced arrays inside lucid.compile (OneCycleLR cycles beta1)
+        m = be.add(be.multiply(state["exp_avg"], self._scalar(b1, data, be)),
+                   be.multiply(grad, self._scalar(1.0 - b1, data, be)))
+        v = be.add(be.multiply(state["exp_avg_sq"], self._scalar(b2, data, be)),
+                   be.multiply(be.multiply(grad, grad), self._scalar(1.0 - b2, data, be)))
         state["exp_avg"], state["exp_avg_sq"] = m, v
         step_size = self._scalar(lr / (1.0 - b1 ** t), data, be)
         denom = be.add(be.divide(be.sqrt(v), self._scalar((1.0 - b2 ** t) ** 0.5, data, be)), eps)

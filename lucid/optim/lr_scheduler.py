@@ -236,8 +236,8 @@ class OneCycleLR(_Scheduler):
     (``three_phase``: back to the initial lr first); ``anneal_strategy`` "cos" or "linear".
     With ``cycle_momentum`` the momentum (SGD's ``momentum``, or beta1 of Adam-like ``betas``)
     moves inversely between max_momentum and base_momentum. Stepping past ``total_steps`` is
-    a ValueError. (``lucid.compile`` keys its traces on every hyper-parameter but the learning
-    rate, so a cycled momentum traces again each step: turn ``cycle_momentum`` off there.)"""
+    a ValueError. (``lucid.compile`` passes lr, momentum and betas into its traces as inputs,
+    so a cycled momentum takes effect every step without tracing again.)"""
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float],
                  total_steps: int | None = None, epochs: int | None = None,

@@ -19,7 +19,15 @@ class _AdamFamily(Optimizer):
     """The shared start of an update: weight decay (L2 into the gradient, or decoupled: p
     shrinks by 1 − lr·wd), the step count, and both moments."""
 
-    def _moments(self, p, grad, group, state, extra: dict):
+    def _init_state(self, p, state):
+        zeros = p._be.full(tuple(p.data.shape), 0.0, p._be.dtype_name(p.data))
+        state.update(step=self._step_array(p), **self._extra_state(p), exp_avg=zeros,
+                     exp_avg_sq=zeros)
+
+    def _extra_state(self, p) -> dict:
+        return {}
+
+    def _moments(self, p, grad, group, state):
         be = p._be
         data = p.data
         (b1, b2), wd = group["betas"], group["weight_decay"]
@@ -27,13 +35,12 @@ class _AdamFamily(Optimizer):
             data = be.multiply(data, self._scalar(1.0 - group["lr"] * wd, data, be))
         elif wd:
             grad = be.add(grad, be.multiply(data, wd))
-        if not state:
-            zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
-            state.update(step=0, **extra, exp_avg=zeros, exp_avg_sq=zeros)
-        state["step"] = state["step"] + 1
-        m = be.add(be.multiply(state["exp_avg"], b1), be.multiply(grad, 1.0 - b1))
-        v = be.add(be.multiply(state["exp_avg_sq"], b2),
-                   be.multiply(be.multiply(grad, grad), 1.0 - b2))
+        self._next_step(state, be)
+        # betas: numbers, or traced arrays inside lucid.compile (OneCycleLR cycles beta1)
+        m = be.add(be.multiply(state["exp_avg"], self._scalar(b1, data, be)),
+                   be.multiply(grad, self._scalar(1.0 - b1, data, be)))
+        v = be.add(be.multiply(state["exp_avg_sq"], self._scalar(b2, data, be)),
+                   be.multiply(be.multiply(grad, grad), self._scalar(1.0 - b2, data, be)))
         state["exp_avg"], state["exp_avg_sq"] = m, v
         return be, data, grad, m, v, state["step"]
 
@@ -54,13 +61,16 @@ class NAdam(_AdamFamily):
                                   "weight_decay": weight_decay, "momentum_decay": momentum_decay,
                                   "decoupled_weight_decay": bool(decoupled_weight_decay)})
 
+    def _extra_state(self, p) -> dict:
+        return {"mu_product": p._be.full((), 1.0, "float32")}
+
     def _update(self, p, grad, group, state):
-        be, data, grad, m, v, t = self._moments(p, grad, group, state, {"mu_product": 1.0})
+        be, data, grad, m, v, t = self._moments(p, grad, group, state)
         (b1, b2), psi, lr = group["betas"], group["momentum_decay"], group["lr"]
         # t, lr and mu_product are numbers eagerly and 0-d arrays inside lucid.compile
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-        state["mu_product"] = prod = state["mu_product"] * mu
+        state["mu_product"] = prod = be.asarray(state["mu_product"] * mu, "float32")
         denom = be.add(be.sqrt(be.divide(v, self._scalar(1.0 - b2 ** t, data, be))),
                        group["eps"])
         c_grad = self._scalar(lr * (1.0 - mu) / (1.0 - prod), data, be)
@@ -83,7 +93,7 @@ class RAdam(_AdamFamily):
                                   "decoupled_weight_decay": bool(decoupled_weight_decay)})
 
     def _update(self, p, grad, group, state):
-        be, data, grad, m, v, t = self._moments(p, grad, group, state, {})
+        be, data, grad, m, v, t = self._moments(p, grad, group, state)
         (b1, b2), lr = group["betas"], group["lr"]
         bc2 = 1.0 - b2 ** t
         rho_inf = 2.0 / (1.0 - b2) - 1.0

@@ -26,6 +26,10 @@ class RMSprop(Optimizer):
                                   "weight_decay": weight_decay, "momentum": momentum,
                                   "centered": bool(centered)})
 
+    def _init_state(self, p, state):
+        zeros = p._be.full(tuple(p.data.shape), 0.0, p._be.dtype_name(p.data))
+        state.update(step=self._step_array(p), square_avg=zeros)
+
     def _update(self, p, grad, group, state):
         be = p._be
         data = p.data
@@ -33,14 +37,13 @@ class RMSprop(Optimizer):
             group["momentum"]
         if wd:
             grad = be.add(grad, be.multiply(data, wd))
-        if not state:
-            zeros = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
-            state.update(step=0, square_avg=zeros)
-            if mu > 0:
-                state["momentum_buffer"] = zeros
-            if group["centered"]:
-                state["grad_avg"] = zeros
-        state["step"] = state["step"] + 1
+        # momentum and centering may be switched on after construction: their buffers start
+        # at zeros at first sight (PyTorch creates them in its first step, also as zeros)
+        if self._on(mu) and "momentum_buffer" not in state:
+            state["momentum_buffer"] = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
+        if group["centered"] and "grad_avg" not in state:
+            state["grad_avg"] = be.full(tuple(data.shape), 0.0, be.dtype_name(data))
+        self._next_step(state, be)
         v = be.add(be.multiply(state["square_avg"], alpha),
                    be.multiply(be.multiply(grad, grad), 1.0 - alpha))
         state["square_avg"] = v
@@ -51,7 +54,8 @@ class RMSprop(Optimizer):
         denom = be.add(be.sqrt(v), eps)
         lr = self._scalar(group["lr"], data, be)
         step = be.divide(grad, denom)
-        if mu > 0:
-            step = be.add(be.multiply(state["momentum_buffer"], mu), step)
+        if self._on(mu):                    # mu: a number, or a traced array (OneCycleLR)
+            step = be.add(be.multiply(state["momentum_buffer"], self._scalar(mu, data, be)),
+                          step)
             state["momentum_buffer"] = step
         p._set_data(be.subtract(data, be.multiply(step, lr)))

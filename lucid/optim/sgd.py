@@ -21,12 +21,22 @@ class SGD(Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov})
 
+    def _init_state(self, p, state):
+        group = self._group_of(p)
+        # with no dampening a zero buffer gives PyTorch's first step exactly (buf = 0·μ + g = g)
+        # and fixes the state's layout from the start; with dampening the first step must set
+        # buf = g undamped, so the buffer is created then (at first sight)
+        if group["momentum"] and not group["dampening"]:
+            state["momentum_buffer"] = p._be.full(tuple(p.data.shape), 0.0,
+                                                  p._be.dtype_name(p.data))
+
     def _update(self, p, grad, group, state):
         be = p._be
         if group["weight_decay"]:
             grad = be.add(grad, be.multiply(p.data, group["weight_decay"]))
-        mu = group["momentum"]
-        if mu:
+        mu = group["momentum"]              # a number, or a traced array (OneCycleLR cycles it)
+        if self._on(mu):
+            mu = self._scalar(mu, p.data, be)
             if "momentum_buffer" not in state:
                 buf = grad
             else:

@@ -52,7 +52,10 @@ def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing:
     host = target._host_values()
     ignored = True
     unchecked = host is None
-    if host is not None:
+    if host is not None and host.size and 0 <= host.min() and host.max() < c and not (
+            0 <= ignore_index < c):
+        ignored = False                         # all in range, none ignored: two reductions
+    elif host is not None:
         sel = host[host != ignore_index]
         ignored = sel.size != host.size
         if sel.size and (sel.min() < 0 or sel.max() >= c):
