@@ -196,3 +196,23 @@ def test_scaled_half_loss_is_float32_like_torch(backend):
     tout = torch.amp.GradScaler("cpu").scale(torch.tensor(3.0, dtype=torch.float16))
     assert out.dtype == lucid.float32 and tout.dtype == torch.float32
     assert float(out.item()) == float(tout) == 3.0 * 65536
+
+
+def test_compiled_step_sees_a_changed_growth_setting(backend):
+    """The factors and interval are baked into a compiled trace: changing one between calls
+    must trace again (the structure version moves), never replay the old constants."""
+    w = nn.Parameter(lucid.tensor(W0))
+    opt = lucid.optim.SGD([w], lr=0.1)
+    scaler = GradScaler(init_scale=8.0, growth_factor=2.0, growth_interval=100)
+    step = lucid.compile(lambda c: _lucid_step(w, opt, scaler, c), state=[w, opt, scaler])
+    clean = lucid.tensor(np.array([0.25, -0.5, 1.0], np.float32))
+    step(clean)
+    assert scaler.get_scale() == 8.0                # 1 clean step of 100: no growth
+    scaler.set_growth_interval(1)
+    scaler.set_growth_factor(4.0)
+    step(clean)
+    assert scaler.get_scale() == 32.0               # grows at once, by the new factor
+    scaler.load_state_dict({"scale": 2.0, "growth_factor": 3.0, "backoff_factor": 0.5,
+                            "growth_interval": 1, "_growth_tracker": 0})
+    step(clean)
+    assert scaler.get_scale() == 6.0
