@@ -17,7 +17,7 @@ def _targets(be, target, c: int, dtype: str, smoothing: float, ignore_index: int
     distribution (the gradient's); kept (N,) bool and keep (N, 1) 1.0 for counted rows (both
     None when no row is ignored)."""
     n = target.shape[0]
-    hit = be.equal(be.reshape(target, (n, 1)), be.reshape(be.arange(0, c, 1, "int64"), (1, c)))
+    hit = be.equal(be.reshape(target, (n, 1)), be.arange(0, c, 1, "int64"))   # (N,1) vs (C,)
     q = be.astype(hit, dtype)
     if smoothing:
         q = be.add(be.multiply(q, 1.0 - smoothing), smoothing / c)
@@ -50,7 +50,14 @@ class ClassLoss(Function):
         else:
             logp = x
             self.save_for_backward(None, q, keep)
+        self.reduction, self.count = reduction, count
         # -Σ_c q_c·logp_c, with the target's term selected rather than multiplied by 0/1
+        if not smoothing and kept is None and bad is None and reduction != "none":
+            total = be.sum(be.where(hit, logp, 0.0))         # one sum, one scale
+            if reduction == "mean" and isinstance(count, (int, float)):
+                return be.divide(total, -float(count))       # -t/n, exactly as (-t)/n
+            total = be.multiply(total, -1.0)
+            return total if reduction == "sum" else be.divide(total, count)
         picked = be.sum(be.where(hit, logp, 0.0), axis=(1,))
         if smoothing:
             picked = be.add(be.multiply(picked, 1.0 - smoothing),
@@ -60,7 +67,6 @@ class ClassLoss(Function):
             loss = be.where(kept, loss, 0.0)
         if bad is not None:
             loss = be.where(bad, float("nan"), loss)
-        self.reduction, self.count = reduction, count
         if reduction == "none":
             return loss
         total = be.sum(loss, axis=(0,))
