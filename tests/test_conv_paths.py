@@ -59,9 +59,9 @@ BENCH_PATHS = {
     "dilated 3x3 d2": ["row_blocked", "row_blocked", "k_blocked"],
     # 1-D calls go through the table as 2-D calls of height 1
     "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "definition"],
-    # 3-D calls whose kernel is no deeper than the output: one 2-D call per depth tap
-    "video 3-D 3->16 8x32² k3": ["3-D"] + ["flat_gemm"] * 3 + ["3-D"] + ["flat_gemm"] * 3 +
-                                ["3-D"],
+    # 3-D calls take the 3-D table (PATHS_3D); the weight gradient's kernel is deeper than its
+    # output, so it is the definition
+    "video 3-D 3->16 8x32² k3": ["flat_gemm_3d", "flat_shift_3d", "definition"],
 }
 
 
@@ -74,8 +74,7 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
 
     def recording_conv2d(*args):
         active.append(len(calls))
-        # unless a path below records itself; a 3-D call is followed by its depth taps' calls
-        calls.append("3-D" if args[0].ndim == 5 else "definition")
+        calls.append("definition")         # unless a path below records itself
         try:
             return conv2d(*args)
         finally:
@@ -89,8 +88,17 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
             return np.zeros((geo.n, geo.ho, geo.wo, geo.o), dtype=x.dtype)
         return run
 
+    def recorder_3d(path):
+        def run(x, w, vol):
+            calls[active[-1]] = path.name
+            if path.name == "depth_taps":                   # its 2-D calls record themselves
+                return path.run(x, w, vol)
+            return np.zeros((vol.n, *vol.out, vol.o), dtype=x.dtype)
+        return run
+
     monkeypatch.setattr(nb, "conv", recording_conv2d)
     monkeypatch.setattr(P, "PATHS", tuple(p._replace(run=recorder(p)) for p in P.PATHS))
+    monkeypatch.setattr(P, "PATHS_3D", tuple(p._replace(run=recorder_3d(p)) for p in P.PATHS_3D))
     workloads = _bench_workloads()
     assert set(workloads) == set(BENCH_PATHS)
     for name, (n, ci, co, size, k, s, p, d, g) in workloads.items():
@@ -342,6 +350,7 @@ def test_flat_products_decline_nonfinite_inputs(numpy_backend):
 
 
 def test_paths_have_notes():
-    for p in P.PATHS:
+    for p in P.PATHS + P.PATHS_3D:
         assert p.note and callable(p.applies) and callable(p.run), p.name
     assert len({p.name for p in P.PATHS}) == len(P.PATHS)
+    assert len({p.name for p in P.PATHS_3D}) == len(P.PATHS_3D)

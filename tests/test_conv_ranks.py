@@ -271,29 +271,52 @@ def test_one_d_calls_take_the_two_d_paths(case, monkeypatch):
     np.testing.assert_allclose(yf, ref_f, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("case", [
-    # (x shape, w shape, stride, lo, hi, dilation, input dilation, groups)
-    ((2, 5, 6, 7, 4), (6, 3, 3, 3, 2), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), 2),
-    ((1, 7, 5, 6, 3), (4, 2, 3, 1, 3), (2, 1, 2), (0, 1, 0), (1, 1, 2), (2, 1, 1), (1, 1, 1), 1),
-    ((2, 4, 4, 5, 2), (2, 2, 2, 2, 2), (1, 1, 1), (1, 0, 0), (0, 0, 0), (1, 1, 1), (1, 2, 2), 1),
-])
-def test_three_d_calls_as_depth_taps_equal_the_definition(case, monkeypatch):
-    """A 3-D call whose kernel is no deeper than its output: kd 2-D calls of the table."""
-    xs, ws, s, lo, hi, d, di, g = case
+# The 3-D table (PATHS_3D): a case per path, with pads, dilations, groups and flips on top.
+THREE_D_CASES = [
+    # (path, x shape, w shape, stride, lo, hi, dilation, input dilation, groups)
+    ("flat_shift_3d", (2, 5, 6, 7, 6), (2, 3, 2, 3, 6), (1, 1, 1), (1, 0, 2), (0, 1, 1),
+     (1, 2, 1), (1, 1, 1), 1),
+    ("flat_shift_3d", (1, 4, 5, 5, 5), (3, 1, 3, 1, 5), (1, 1, 1), (0, 1, 0), (0, 1, 0),
+     (1, 1, 1), (1, 1, 1), 1),
+    ("flat_gemm_3d", (2, 5, 6, 7, 4), (6, 3, 3, 3, 2), (1, 1, 1), (1, 1, 1), (1, 1, 1),
+     (1, 1, 1), (1, 1, 1), 2),
+    ("flat_gemm_3d", (2, 6, 5, 7, 3), (5, 2, 3, 2, 3), (1, 1, 1), (0, 2, 1), (1, 0, 1),
+     (2, 1, 2), (1, 1, 1), 1),
+    ("depth_taps", (1, 7, 5, 6, 3), (4, 2, 3, 1, 3), (2, 1, 2), (0, 1, 0), (1, 1, 2),
+     (2, 1, 1), (1, 1, 1), 1),
+    ("depth_taps", (2, 4, 4, 5, 2), (2, 2, 2, 2, 2), (1, 1, 1), (1, 0, 0), (0, 0, 0),
+     (1, 1, 1), (1, 2, 2), 1),
+    ("depth_taps", (2, 5, 6, 6, 20), (24, 3, 3, 3, 20), (1, 1, 1), (1, 1, 1), (1, 1, 1),
+     (1, 1, 1), (1, 1, 1), 1),                    # more than _FLAT_GEMM_MAX channels each way
+]
+
+
+def test_three_d_cases_cover_every_path():
+    assert {case[0] for case in THREE_D_CASES} == {p.name for p in P.PATHS_3D}
+
+
+@pytest.mark.parametrize("case", THREE_D_CASES)
+@pytest.mark.parametrize("flip", [False, True])
+def test_three_d_calls_take_their_path_and_equal_the_definition(case, flip):
+    """Each 3-D path is the first that applies on its case, and ``conv`` (through the table)
+    computes the definition's numbers, flipped kernels included."""
+    path, xs, ws, s, lo, hi, d, di, g = case
+    taken = P.first_3d(P.Volume.of(xs, ws, s, lo, hi, d, di, g))
+    assert taken is not None and taken.name == path
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    depth_calls = []
-    real = P.depth_taps
-    monkeypatch.setattr(P, "depth_taps", lambda *a: depth_calls.append(1) or real(*a))
-    y = nb.conv(x, w, s, lo, hi, d, di, g, False)
-    assert depth_calls == [1]
-    np.testing.assert_allclose(y, nb.conv_definition(x, w, s, lo, hi, d, di, g), rtol=1e-10,
-                               atol=1e-10)
+    y = nb.conv(x, w, s, lo, hi, d, di, g, flip)
+    wd = w[:, ::-1, ::-1, ::-1] if flip else w
+    y_def = nb.conv_definition(x, wd, s, lo, hi, d, di, g)
+    assert y.shape == y_def.shape and y.dtype == np.float64
+    np.testing.assert_allclose(y, y_def, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(taken.run(x, wd, P.Volume.of(xs, ws, s, lo, hi, d, di, g)),
+                               y_def, rtol=1e-10, atol=1e-10)
 
 
 def test_three_d_weight_gradient_shapes_use_the_definition():
     x = np.random.default_rng(0).standard_normal((1, 4, 4, 4, 2))
-    w = np.random.default_rng(1).standard_normal((3, 3, 2, 2, 2))      # deeper than the output
+    w = np.random.default_rng(1).standard_normal((3, 3, 3, 3, 2))      # larger than the output
     assert P.lifted(x, w, (1,) * 3, (0,) * 3, (0,) * 3, (1,) * 3, (1,) * 3, 1) is None
     assert P.lifted(x, w[:, :1], (1,) * 3, (0,) * 3, (0,) * 3, (1,) * 3, (2, 1, 1), 1) is None
 
@@ -448,3 +471,31 @@ def test_same_padding_of_every_rank(numpy_backend):
     assert y.shape == (1, 1, 3, 3, 4)
     with pytest.raises(ValueError, match=r"input_size must be an int or a triple"):
         nn.utils.same_padding((5, 6), 3, rank=3)
+
+
+@pytest.mark.parametrize("case", [c for c in THREE_D_CASES if c[0] != "depth_taps"])
+def test_three_d_flat_paths_with_forced_blocks_equal_the_definition(case, monkeypatch):
+    """Small column blocks: several blocks per volume (flat_gemm_3d on both cases,
+    flat_shift_3d on the second), each block's reach read past it."""
+    from lucid.backends import numpy_conv_flat as flat
+    monkeypatch.setattr(flat, "_COL_BLOCK", 64)
+    path, xs, ws, s, lo, hi, d, di, g = case
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    vol = P.Volume.of(xs, ws, s, lo, hi, d, di, g)
+    taken = P.first_3d(vol)
+    assert taken is not None and taken.name == path
+    y = taken.run(x, w, vol)
+    np.testing.assert_allclose(y, nb.conv_definition(x, w, s, lo, hi, d, di, g), rtol=1e-10,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("case", [c for c in THREE_D_CASES if c[0] != "depth_taps"])
+def test_three_d_flat_paths_take_an_empty_batch(case):
+    path, xs, ws, s, lo, hi, d, di, g = case
+    xs = (0,) + xs[1:]
+    vol = P.Volume.of(xs, ws, s, lo, hi, d, di, g)
+    taken = P.first_3d(vol)
+    assert taken is not None and taken.name == path
+    x, w = np.zeros(xs), np.ones(ws)
+    assert taken.run(x, w, vol).shape == nb.conv_definition(x, w, s, lo, hi, d, di, g).shape

@@ -154,3 +154,94 @@ def flat_gemm(x, w, geo):
             np.matmul(wmat[gi], blk.reshape(k, mc), out=out[gi * og:(gi + 1) * og, c0:c0 + mc])
     y = out.reshape(o, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(y).transpose(0, 2, 3, 1)                # NHWC view of NCHW
+
+
+
+def _flat_volumes(x, pad_lo, pad_hi):
+    """The 3-D paths' layout of x (N, D, H, W, C): each channel's zero-padded volumes, all
+    images end to end, as one flat row of a (C, N·Dp·Hp·Wp + Hp·Wp) buffer (a spare plane after
+    them: the last output plane's dropped rows read past the volumes), so that every kernel tap
+    is a shifted contiguous slice of a row. Returns the buffer and (Dp, Hp, Wp)."""
+    n, *sp, c = x.shape
+    dp, hp, wp = (s + lo + hi for s, lo, hi in zip(sp, pad_lo, pad_hi))
+    flat = np.zeros((c, n * dp * hp * wp + hp * wp), dtype=x.dtype)
+    vols = flat[:, :n * dp * hp * wp].reshape(c, n, dp, hp, wp)
+    vols[:, :, pad_lo[0]:pad_lo[0] + sp[0], pad_lo[1]:pad_lo[1] + sp[1],
+         pad_lo[2]:pad_lo[2] + sp[2]] = x.transpose(4, 0, 1, 2, 3)
+    return flat, (dp, hp, wp)
+
+
+def _column_blocks(n: int, vol: int, used: int, step: int):
+    """(start, length) blocks of at most ``step`` flat positions covering, in each of n volumes
+    of ``vol`` positions, its first ``used`` (the Do output planes; the planes past them would
+    only be dropped)."""
+    return [(b * vol + c0, _min(step, used - c0)) for b in range(n) for c0 in range(0, used, step)]
+
+
+def _volume_output(out, n, dp, hp, wp, do, ho, wo):
+    """(N, Do, Ho, Wo, O) as an NDHWC view of NCDHW memory, from out (O, N·Dp·Hp·Wp) whose
+    positions past Do, Ho, Wo in each volume are dropped."""
+    y = out.reshape(out.shape[0], n, dp, hp, wp)[:, :, :do, :ho, :wo].transpose(1, 0, 2, 3, 4)
+    return np.ascontiguousarray(y).transpose(0, 2, 3, 4, 1)
+
+
+def flat_gemm_3d(x, w, pad_lo, pad_hi, dilation, groups):
+    """``flat_gemm`` for a 3-D call (stride 1, no input dilation), on ``_flat_volumes``: the
+    patch row of channel c and tap (a, i, j) is a shifted contiguous slice of channel c's row;
+    a block of columns at a time, one copy gathers those slices and one GEMM per group
+    multiplies them by the (O/g, C/g·kd·kh·kw) weight. One reduction over the whole 3-D kernel,
+    where ``depth_taps`` makes kd 2-D calls of a kd times shorter reduction and adds them.
+    x (N, D, H, W, C), w (O, kd, kh, kw, C/g) already flipped; returns (N, Do, Ho, Wo, O)."""
+    n = x.shape[0]
+    o, *ks, cg = w.shape
+    g, og = groups, o // groups
+    k = cg * ks[0] * ks[1] * ks[2]
+    flat, (dp, hp, wp) = _flat_volumes(x, pad_lo, pad_hi)
+    do, ho, wo = (p - dl * (kk - 1) for p, dl, kk in zip((dp, hp, wp), dilation, ks))
+    wmat = np.ascontiguousarray(w.reshape(g, og, *ks, cg).transpose(0, 1, 5, 2, 3, 4))
+    wmat = wmat.reshape(g, og, k)
+    out = np.empty((o, n * dp * hp * wp), dtype=np.result_type(x.dtype, w.dtype))
+    blocks = _column_blocks(n, dp * hp * wp, do * hp * wp, _max(1, _COL_BLOCK // (4 * k)))
+    cols = np.empty((cg, *ks, _max((mc for _, mc in blocks), default=0)), dtype=x.dtype)
+    sc, sp = flat.strides
+    steps = (sp * dilation[0] * hp * wp, sp * dilation[1] * wp, sp * dilation[2])
+    for gi in range(g):
+        base = flat[gi * cg:(gi + 1) * cg]
+        for c0, mc in blocks:
+            taps = as_strided(base[:, c0:], (cg, *ks, mc), (sc, *steps, sp), writeable=False)
+            blk = cols[..., :mc]
+            np.copyto(blk, taps)
+            np.matmul(wmat[gi], blk.reshape(k, mc), out=out[gi * og:(gi + 1) * og, c0:c0 + mc])
+    return _volume_output(out, n, dp, hp, wp, do, ho, wo)
+
+
+def flat_shift_3d(x, w, pad_lo, pad_hi, dilation):
+    """A 3-D call (stride 1, no input dilation, one group) with fewer output than input channels
+    (the input gradient of a layer that widens its channels), on ``_flat_volumes``: a block of
+    columns at a time, one GEMM of the (taps·O, C) weight with the flat rows (read in place)
+    gives every tap's contribution at every position, and the output is the sum over taps of
+    each tap's rows shifted by the tap's offset. No im2col, whose C·taps rows would be copied
+    to produce O rows."""
+    n, _d, _h, _w, c = x.shape
+    o, *ks, _c = w.shape
+    taps = ks[0] * ks[1] * ks[2]
+    flat, (dp, hp, wp) = _flat_volumes(x, pad_lo, pad_hi)
+    do, ho, wo = (p - dl * (kk - 1) for p, dl, kk in zip((dp, hp, wp), dilation, ks))
+    shifts = [a * dilation[0] * hp * wp + i * dilation[1] * wp + j * dilation[2]
+              for a in range(ks[0]) for i in range(ks[1]) for j in range(ks[2])]
+    reach = shifts[-1]
+    wt = np.ascontiguousarray(w.reshape(o, taps, c).transpose(1, 0, 2)).reshape(taps * o, c)
+    dtype = np.result_type(x.dtype, w.dtype)
+    out = np.empty((o, n * dp * hp * wp), dtype=dtype)
+    # Each block's GEMM also computes the reach past it: blocks of at least 4x the reach.
+    step = _max(_COL_BLOCK // (4 * taps * o), 4 * reach, 1)
+    blocks = _column_blocks(n, dp * hp * wp, do * hp * wp, step)
+    part = np.empty((taps, o, _max((mc for _, mc in blocks), default=0) + reach), dtype=dtype)
+    for c0, mc in blocks:
+        y = part[..., :mc + reach]
+        np.matmul(wt, flat[:, c0:c0 + mc + reach], out=y.reshape(taps * o, mc + reach))
+        acc = out[:, c0:c0 + mc]
+        np.copyto(acc, y[0, :, :mc])
+        for t in range(1, taps):
+            acc += y[t, :, shifts[t]:shifts[t] + mc]
+    return _volume_output(out, n, dp, hp, wp, do, ho, wo)
