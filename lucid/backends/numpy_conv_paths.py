@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -129,15 +129,25 @@ class Path(NamedTuple):
 
 def first(geo: Geometry) -> Path | None:
     """The first path in ``PATHS`` that applies to ``geo`` (None: the definition)."""
-    return next((p for p in PATHS if p.applies(geo)), None)
+    return _first(PATHS, geo)
 
 
 def run(x: np.ndarray, w: np.ndarray, geo: Geometry) -> np.ndarray | None:
     """The result of the first path that applies and does not decline, or None (then the
     caller computes the definition). w is already flipped for a convolution."""
-    for path in PATHS:
-        if path.applies(geo):
-            out = path.run(x, w, geo)
+    return _run(PATHS, x, w, geo)
+
+
+def _first(table: Sequence[Any], call: Any) -> Any:
+    """The first entry of a path table (``PATHS`` or ``PATHS_3D``) that applies to ``call``."""
+    return next((p for p in table if p.applies(call)), None)
+
+
+def _run(table: Sequence[Any], x: np.ndarray, w: np.ndarray, call: Any) -> np.ndarray | None:
+    """Each entry of ``table`` that applies, in order, until one does not decline (None)."""
+    for path in table:
+        if path.applies(call):
+            out = path.run(x, w, call)
             if out is not None:
                 return out
     return None
@@ -262,17 +272,12 @@ class Path3(NamedTuple):
 
 def first_3d(vol: Volume) -> Path3 | None:
     """The first path in ``PATHS_3D`` that applies to ``vol`` (None: the definition)."""
-    return next((p for p in PATHS_3D if p.applies(vol)), None)
+    return _first(PATHS_3D, vol)
 
 
 def run_3d(x: np.ndarray, w: np.ndarray, vol: Volume) -> np.ndarray | None:
     """``run`` for a 3-D call, over ``PATHS_3D``."""
-    for path in PATHS_3D:
-        if path.applies(vol):
-            out = path.run(x, w, vol)
-            if out is not None:
-                return out
-    return None
+    return _run(PATHS_3D, x, w, vol)
 
 
 _SHIFT_MAX = 1 << 20    # flat_shift_3d: taps·O·reach at most this (its buffer is about 5x that)

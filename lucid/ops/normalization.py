@@ -22,12 +22,7 @@ class BatchNormTrain(Function):
         var = be.divide(_per_channel(be, be.multiply(d, d), shape), m)
         rstd = be.divide(1.0, be.sqrt(be.add(var, eps)))
         xhat = be.multiply(d, rstd)
-        it = iter(wb)
-        w = be.reshape(next(it), shape) if affine[0] else None
-        b = be.reshape(next(it), shape) if affine[1] else None
-        y = xhat if w is None else be.multiply(xhat, w)
-        if b is not None:
-            y = be.add(y, b)
+        y, w = scale_shift(be, xhat, wb, affine, shape)
         if stats is not None:
             stats.append((be.reshape(mean, (c,)), be.reshape(var, (c,))))
         self.save_for_backward(xhat, rstd, w)
@@ -75,3 +70,13 @@ def _count(shape: tuple, c: int) -> int:
     for s in shape:
         n *= s
     return n // c
+
+
+def scale_shift(be, xhat, wb, affine, shape):
+    """y = xhat · w + b for the normalisations: ``wb`` holds w and/or b as ``affine`` says,
+    each reshaped to ``shape`` to broadcast. Returns (y, w or None: what backward needs)."""
+    it = iter(wb)
+    w = be.reshape(next(it), shape) if affine[0] else None
+    b = be.reshape(next(it), shape) if affine[1] else None
+    y = xhat if w is None else be.multiply(xhat, w)
+    return (y if b is None else be.add(y, b)), w

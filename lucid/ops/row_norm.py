@@ -11,6 +11,7 @@ same idea over the batch axis."""
 from __future__ import annotations
 
 from lucid.autograd import Function, unbroadcast
+from lucid.ops.normalization import scale_shift
 
 
 class RowNorm(Function):
@@ -28,12 +29,7 @@ class RowNorm(Function):
         var = be.divide(be.sum(be.multiply(d, d), axis=(1,), keepdims=True), float(k))
         rstd = be.divide(1.0, be.sqrt(be.add(var, eps)))
         xhat = be.reshape(be.multiply(d, rstd), x.shape)
-        it = iter(wb)
-        w = be.reshape(next(it), affine_shape) if affine[0] else None
-        b = be.reshape(next(it), affine_shape) if affine[1] else None
-        y = xhat if w is None else be.multiply(xhat, w)
-        if b is not None:
-            y = be.add(y, b)
+        y, w = scale_shift(be, xhat, wb, affine, affine_shape)
         if stats is not None:
             stats.append((be.reshape(mean, (m,)), be.reshape(var, (m,))))
         self.save_for_backward(xhat, rstd, w)
