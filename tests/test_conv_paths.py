@@ -47,15 +47,15 @@ def _taken(geo) -> str:
 # -- the benchmark's calls take the paths the notes name ------------------------------------
 
 # Per workload: the paths of the forward, the input gradient and the weight gradient, in call
-# order (the stride phases' own sub-convs follow their entry). The strided weight gradient has
-# 800 output pixels and a 8192-long reduction: neither blocking pays, so it is the definition.
+# order (the stride phases' own sub-convs follow their entry). The strided weight gradient's
+# kernel (16x16, the output gradient) is larger than its 5x5 output: kernel-row blocks.
 BENCH_PATHS = {
     "bayar 3->3 256² k5": ["flat_gemm", "flat_gemm", "k_blocked"],
     "mid 32->64 32² k3": ["row_blocked", "row_blocked", "k_blocked"],
     "depthwise 64 g64": ["flat_taps", "flat_taps", "flat_dots"],
     "grouped g4 64->64": ["flat_gemm", "flat_gemm", "flat_dots"],
     "pointwise 64->128": ["pointwise", "pointwise", "full_window"],
-    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["definition"],
+    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["k_blocked"],
     "dilated 3x3 d2": ["row_blocked", "row_blocked", "k_blocked"],
     # 1-D calls go through the table as 2-D calls of height 1
     "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "definition"],
@@ -142,11 +142,19 @@ CASES = [
     ("definition", _conv(n=1, h=41, w=28, cin=14, cout=3, k=(24, 21), groups=1)),   # 0.97·2^20
     ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=3, k=(8, 8), groups=1)),      # 7·73 = 511
     ("definition", _conv(n=1, h=15, w=71, cin=33, cout=3, k=(8, 8), groups=1)),     # 8·64 = 512
+    # ... or any output size when the kernel is larger than the output (a weight gradient)
+    ("k_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),    # 256 > 125
+    ("row_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(12, 16), groups=1)),  # 192 < 225
     # _BLOCK and _MIN_ROWS for row blocks: more than one block, each of at least 512 rows
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),    # 2 blocks
     ("definition", _conv(n=7, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),     # 1 block
-    ("row_blocked", _conv(n=9, h=10, w=10, cin=224, cout=4, k=(3, 3), groups=1)),   # 65·8 rows
-    ("definition", _conv(n=9, h=10, w=10, cin=256, cout=4, k=(3, 3), groups=1)),    # 56·8 rows
+    ("row_blocked", _conv(n=9, h=10, w=10, cin=256, cout=32, k=(3, 3), groups=1)),  # 72 > 64 rows
+    ("definition", _conv(n=8, h=10, w=10, cin=256, cout=32, k=(3, 3), groups=1)),   # 64 rows
+    # flat_shift: at most C/16 output channels, taps·O·reach at most _SHIFT_MAX
+    ("flat_shift", _conv(n=2, h=12, w=12, cin=32, cout=2, k=(3, 3), groups=1)),
+    ("definition", _conv(n=2, h=12, w=12, cin=31, cout=2, k=(3, 3), groups=1)),
+    ("flat_shift", _conv(n=1, h=10, w=800, cin=32, cout=2, k=(9, 9), groups=1)),   # 0.99·2^20
+    ("row_blocked", _conv(n=1, h=10, w=810, cin=32, cout=2, k=(9, 9), groups=1)),  # 1.002·2^20
 ]
 
 
@@ -219,6 +227,10 @@ PATH_CASES = [
                          hi=(0, 2)), True),
     ("row_blocked", _conv(n=4, h=30, w=30, cin=51, cout=12, k=(3, 3), groups=3, dilation=(2, 1)),
      False),
+    ("flat_shift", _conv(n=2, h=9, w=10, cin=32, cout=2, k=(3, 2), groups=1, lo=(1, 0),
+                        hi=(0, 2), dilation=(2, 1)), True),
+    ("k_blocked", _conv(n=5, h=20, w=40, cin=8, cout=4, k=(16, 16), groups=1, lo=(1, 0),
+                       hi=(0, 2)), False),
 ]
 
 

@@ -213,8 +213,16 @@ def _conv(op_type: str) -> Emitter:
     return emit
 
 
-def _max_over_taps(g, fn, ins, opts, out):
-    return _reduce("ReduceMax", 18)(g, fn, ins, {"axis": (0,), "keepdims": False}, out)
+def _max_pool_windows(g, fn, ins, opts, out):
+    """MaxPool over the already padded input (lucid pads with -inf first, which ONNX's own
+    padding equals), any rank; an unbatched (C, *S) input gets a batch axis and loses it."""
+    k, s, d = (list(opts[key]) for key in ("k", "s", "d"))
+    x = g.value(ins[0].data)
+    attrs = {"kernel_shape": k, "strides": s, "dilations": d}
+    if ins[0].ndim == len(k) + 2:
+        return g.node("MaxPool", [x], **attrs)
+    y = g.node("MaxPool", [g.node("Unsqueeze", [x, g.ints([0], "axes")])], **attrs)
+    return g.node("Squeeze", [y, g.ints([0], "axes")])
 
 
 def _max_pool_blocks(g, fn, ins, opts, out):
@@ -273,7 +281,7 @@ EMITTERS: dict[type | str, Emitter] = {
     R.Softmax: _softmax("Softmax"), R.LogSoftmax: _softmax("LogSoftmax"),
     L.MatMul: _binary("MatMul"), L.Linear: _linear,
     CV.Conv: _conv("Conv"), CV.ConvTranspose: _conv("ConvTranspose"),
-    P.MaxOverTaps: _max_over_taps, P.MaxPoolBlocks: _max_pool_blocks, RN.RowNorm: _row_norm,
+    P.MaxPoolWindows: _max_pool_windows, P.MaxPoolBlocks: _max_pool_blocks, RN.RowNorm: _row_norm,
 }
 
 

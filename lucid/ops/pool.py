@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 from lucid.autograd import Function
 
 
@@ -28,19 +31,58 @@ def _route(be, g, idx, k, dtype):
     return be.multiply(onehot, be.reshape(g, (1,) + tuple(g.shape)))
 
 
-class MaxOverTaps(Function):
-    """max over axis 0; the gradient goes to one winner per window — the first maximum, as in
-    PyTorch's max pooling (not shared between ties)."""
+class MaxPoolWindows(Function):
+    """Max pooling of x (..., *S) over windows of kernel k, stride s, dilation d along its last
+    len(k) axes, with ``out`` windows per axis (x is already padded). The K = prod(k) taps,
+    strided views of x, are stacked (K, ..., *out) and reduced as in ``first_max``: the gradient
+    goes to one winner per window, the first maximum, as in PyTorch (not shared between ties).
 
-    def forward(self, taps):
+    The backward puts each tap's routed gradient back without a scatter per tap into a zero
+    array of x's size: x is viewed as s_1·s_2·… phase planes (plane r holds positions
+    r + s·i), tap offset o lands in plane (o·d) mod s shifted by (o·d) div s, so each tap is
+    one pad of a window-sized array added into its plane, and the planes are interleaved back
+    with one transpose."""
+
+    def forward(self, x, k=(), s=(), d=(), out=()):
         be = self.be
-        m, self.idx = first_max(be, taps)
-        self.k = taps.shape[0]
-        self.dtype = be.dtype_name(taps)
+        r = len(k)
+        self.offsets = list(itertools.product(*(range(kk) for kk in k)))
+        taps = []
+        for offs in self.offsets:
+            index = (Ellipsis,) + tuple(slice(o * dd, o * dd + ss * (m - 1) + 1, ss)
+                                        for o, dd, ss, m in zip(offs, d, s, out))
+            v = be.getitem(x, index)
+            taps.append(be.reshape(v, (1,) + tuple(v.shape)))
+        m, self.idx = first_max(be, be.concatenate(taps, 0))
+        self.meta = (tuple(x.shape), r, tuple(s), tuple(d), be.dtype_name(x))
         return m
 
     def backward(self, g):
-        return _route(self.be, g, self.idx, self.k, self.dtype)
+        be = self.be
+        shape, r, s, d, dtype = self.meta
+        lead, out, size = tuple(g.shape[:-r]), tuple(g.shape[-r:]), shape[-r:]
+        planes = tuple(-(-n // ss) for n, ss in zip(size, s))       # rows of each phase plane
+        zero = be.full((), 0, dtype)
+        acc: dict[tuple[int, ...], Any] = {}
+        for i, offs in enumerate(self.offsets):
+            gi = be.where(be.equal(self.idx, be.full((), i, "int64")), g, zero)
+            phase = tuple(o * dd % ss for o, dd, ss in zip(offs, d, s))
+            shift = tuple(o * dd // ss for o, dd, ss in zip(offs, d, s))
+            widths = ((0, 0),) * len(lead) + tuple(
+                (q, p - q - m) for q, p, m in zip(shift, planes, out))
+            part = be.pad(gi, widths, 0.0)
+            acc[phase] = part if phase not in acc else be.add(acc[phase], part)
+        # (s_1, s_2, ..., *lead, *planes) -> (*lead, p_1, s_1, p_2, s_2, ...) -> x's shape
+        full = be.full(lead + planes, 0, dtype)
+        stacked = be.concatenate(
+            [be.reshape(acc.get(ph, full), (1,) + lead + planes)
+             for ph in itertools.product(*(range(ss) for ss in s))], 0)
+        stacked = be.reshape(stacked, s + lead + planes)
+        nl = len(lead)
+        perm = tuple(range(r, r + nl)) + tuple(a for j in range(r) for a in (r + nl + j, j))
+        inter = be.reshape(be.transpose(stacked, perm),
+                           lead + tuple(p * ss for p, ss in zip(planes, s)))
+        return be.getitem(inter, (Ellipsis,) + tuple(slice(0, n) for n in size))
 
 
 class MaxPoolBlocks(Function):

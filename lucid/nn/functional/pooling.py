@@ -10,7 +10,7 @@ from lucid.creation import ones
 from lucid.functions import concatenate
 from lucid.nn import conv_args as A
 from lucid.nn.functional.padding import pad
-from lucid.ops.pool import MaxOverTaps, MaxPoolBlocks
+from lucid.ops.pool import MaxPoolBlocks, MaxPoolWindows
 from lucid.tensor import Tensor, apply
 
 Ints = tuple[int, ...]
@@ -77,7 +77,7 @@ def _max_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
         xc = x if x.shape[-2:] == (h, w) else x[..., :h, :w]
         return apply(MaxPoolBlocks, xc, k=k)
     xp = pad(x, _widths(p, tuple(a + e for a, e in zip(p, extra))), value=float("-inf"))
-    return apply(MaxOverTaps, _taps(xp, k, s, d, out))
+    return apply(MaxPoolWindows, xp, k=k, s=s, d=d, out=out)
 
 
 def _avg_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
