@@ -225,8 +225,11 @@ def normalise(patches: np.ndarray) -> np.ndarray:
 
 def patch_corners(img: np.ndarray, n: int, size: int, rng: np.random.Generator,
                   min_std: float = MIN_PATCH_STD) -> list[tuple[int, int]]:
-    """Up to n random top-left corners of textured size×size windows (std ≥ min_std)."""
+    """Up to n random top-left corners of textured size×size windows (std ≥ min_std); none in
+    an image smaller than a window (the half-scale copy of a small photo, for 128×128 patches)."""
     h, w = img.shape
+    if h < size or w < size:
+        return []
     rows = rng.integers(0, h - size + 1, 8 * n)
     cols = rng.integers(0, w - size + 1, 8 * n)
     return [(int(r), int(c)) for r, c in zip(rows, cols)

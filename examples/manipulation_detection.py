@@ -11,6 +11,7 @@ the gradient knows the constraint; its residuals feed the rest of the net unnorm
     python examples/manipulation_detection.py                  # the five-class detector
     python examples/manipulation_detection.py --first-layer plain   # one arm of the ablation
     python examples/manipulation_detection.py --ablation --seeds 3  # all arms, mean ± std
+    python examples/manipulation_detection.py --model mislnet --ablation   # the paper's net
     python examples/manipulation_detection.py --images ~/Photos [--test-images DIR]
     python examples/manipulation_detection.py predict \\
         --checkpoint runs/manipulation/model.safetensors photo.png
@@ -52,11 +53,19 @@ from manipulation_data import (  # noqa: F401  (re-exported: the demo's data API
 )
 
 from lucid import nn, optim
+from lucid.models import MISLnet
 
 PATCH = 48                 # patch side in pixels (multiple of 8: three halvings before the pool)
 ARCH = "bayar-mislnet-v2"  # names the layer layout of build_model; checkpoints record it
 FIRST_LAYERS = ["constrained", "plain", "none"]
 DEMO = "manipulation_detection"
+# --model mislnet: lucid.models.MISLnet on 128×128 patches, trained with the paper's SGD
+MISLNET_PATCH = 128
+MISLNET_ARCH = "mislnet-128"
+MISLNET_FIRST_LAYERS = ["constrained", "plain"]
+# {--model: (patch side, architecture, first layers of its ablation, optimiser recipe)}
+MODELS = {"demo": (PATCH, ARCH, FIRST_LAYERS, "adam"),
+          "mislnet": (MISLNET_PATCH, MISLNET_ARCH, MISLNET_FIRST_LAYERS, "sgd")}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -93,12 +102,34 @@ def build_model(first_layer: str, n_classes: int, size: int) -> nn.Sequential:
         nn.Flatten(), nn.Linear(48, 64), nn.Tanh(), nn.Linear(64, n_classes))
 
 
+def build_mislnet(first_layer: str, n_classes: int) -> MISLnet:
+    """``lucid.models.MISLnet`` for 128×128 patches, (N, 1, 128, 128) -> (N, n_classes). With
+    ``first_layer="plain"`` its constrained layer is replaced by an ordinary 5×5 'valid' conv
+    without bias (the same shape and place, PyTorch's default initialisation, no constraint):
+    the paper's ablation. Unlike the demo's net (48×48 patches, 3 convs of 24-48 channels, a
+    global average, Adam), this is the paper's layer list at its smaller patch size."""
+    if first_layer not in MISLNET_FIRST_LAYERS:
+        raise ValueError(f"--first-layer for --model mislnet must be constrained or plain, got "
+                         f"{first_layer!r}")
+    model = MISLnet(1, n_classes, patch_size=MISLNET_PATCH)
+    if first_layer == "plain":
+        model.constrained = nn.Conv2d(1, 3, 5, padding="valid", bias=False)
+    return model
+
+
+def build(kind: str, first_layer: str, n_classes: int) -> nn.Module:
+    """The model of ``--model kind`` (demo or mislnet) with this first layer."""
+    if kind == "mislnet":
+        return build_mislnet(first_layer, n_classes)
+    return build_model(first_layer, n_classes, PATCH)
+
+
 def save_figures(out: str, model: nn.Module, history: dict, cm: np.ndarray,
                  classes: list[str]) -> list[str]:
     """filters.png (the learned first-layer filters, when there is a first conv layer),
     curves.png and confusion.png in ``out``."""
     paths = []
-    first = model[0]
+    first = model.constrained if isinstance(model, MISLnet) else model[0]
     if isinstance(first, nn.Conv2d) and first.weight.shape[1] == 1 and first.weight.shape[2] == 5:
         # the kernel the forward uses: with enforce="forward" the parameter itself is raw
         k = first.constrained_weight() if isinstance(first, nn.ConstrainedConv2d) else first.weight
@@ -117,17 +148,31 @@ def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
 
 # -- training ----------------------------------------------------------------------------------
 
-def train(model: nn.Module, data: dict, epochs: int, lr: float = 3e-3, batch_size: int = 64,
-          compile: bool = True, precision: str = "fp32",
-          ) -> tuple[dict, float, np.ndarray, np.ndarray]:
-    """Adam with cosine decay over ``epochs``; batch 64 (on 2 cores the NumPy backend runs about
-    twice as many patches a second as at 32, and learns more per epoch than at 128). Prints the
-    per-class table and confusion matrix. Returns (history, accuracy, confusion, predictions)."""
+def optimiser(model: nn.Module, recipe: str, epochs: int, lr: float = 3e-3):
+    """(optimizer, scheduler) of a recipe. "adam": the demo's, Adam at ``lr`` with cosine decay
+    over ``epochs``. "sgd": Bayar & Stamm's (TIFS 2018, Sec. V): SGD with momentum 0.95, weight
+    decay 5e-4 and learning rate 1e-3, halved at fixed intervals; scaled to a short run, the
+    rate halves every quarter of it, rounded up (every 2 epochs of the default 6), as the
+    paper's does several times over its much longer one."""
+    if recipe == "sgd":
+        opt = optim.SGD(model.parameters(), lr=1e-3, momentum=0.95, weight_decay=5e-4)
+        quarter = max(1, -(-epochs // 4))
+        return opt, optim.lr_scheduler.StepLR(opt, step_size=quarter, gamma=0.5)
     opt = optim.Adam(model.parameters(), lr=lr)
+    return opt, optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+
+
+def train(model: nn.Module, data: dict, epochs: int, lr: float = 3e-3, batch_size: int = 64,
+          compile: bool = True, precision: str = "fp32", recipe: str = "adam",
+          ) -> tuple[dict, float, np.ndarray, np.ndarray]:
+    """``recipe`` (see ``optimiser``) over ``epochs``; batch 64 (the paper's; for the demo's
+    net on 2 cores the NumPy backend also runs about twice as many patches a second as at 32,
+    and learns more per epoch than at 128). Prints the per-class table and confusion matrix.
+    Returns (history, accuracy, confusion, predictions)."""
+    opt, scheduler = optimiser(model, recipe, epochs, lr)
     history, pred = fit(model, opt, (data["x_train"], data["y_train"]),
                         (data["x_test"], data["y_test"]), epochs, batch_size=batch_size,
-                        scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
-                        compile=compile, precision=precision)
+                        scheduler=scheduler, compile=compile, precision=precision)
     cm = confusion(data["y_test"], pred, len(data["classes"]))
     print_report(cm, data["classes"])
     return history, float((pred == data["y_test"]).mean()), cm, pred
@@ -144,10 +189,10 @@ def run_once(args, data: dict, first_layer: str, seed: int, epochs: int) -> dict
     model, history, confusion matrix and the time it took (wall and CPU seconds)."""
     import lucid
     lucid.random.seed(seed)
-    model = build_model(first_layer, len(data["classes"]), PATCH)
+    model = build(args.model, first_layer, len(data["classes"]))
     t0, c0 = time.time(), time.process_time()
     history, acc, cm, pred = train(model, data, epochs, compile=args.compile,
-                                   precision=args.precision)
+                                   precision=args.precision, recipe=MODELS[args.model][3])
     wall, cpu = time.time() - t0, time.process_time() - c0
     images = per_image_accuracy(data, pred)
     print("per-image test accuracy")
@@ -167,17 +212,19 @@ def load_user_images(args) -> tuple[dict | None, dict | None]:
     if not args.images:
         return None, None
     need = 1 if args.test_images else 2          # a split needs one image on each side
-    images, _ = load_folder(args.images, PATCH, min_images=need)
-    test = load_folder(args.test_images, PATCH, min_images=1)[0] if args.test_images else None
+    size = MODELS[args.model][0]
+    images, _ = load_folder(args.images, size, min_images=need)
+    test = load_folder(args.test_images, size, min_images=1)[0] if args.test_images else None
     return images, test
 
 
 def dataset(args, seed: int, per_image: int, user: tuple[dict | None, dict | None]) -> dict:
     """The five-class (or --task) patches for one seed, and a line describing them."""
     t0 = time.time()
-    data = make_dataset(args.task, per_image, PATCH, seed, images=user[0], test_images=user[1])
+    size = MODELS[args.model][0]
+    data = make_dataset(args.task, per_image, size, seed, images=user[0], test_images=user[1])
     n_train = len(data["train_names"]) // 2
-    print(f"{len(data['x_train'])} train patches ({PATCH}×{PATCH}) from {n_train} images (and "
+    print(f"{len(data['x_train'])} train patches ({size}×{size}) from {n_train} images (and "
           f"their half-scale copies), {len(data['x_test'])} test patches from "
           f"{len(data['test_names'])} other images: {', '.join(data['test_names'])} "
           f"({time.time() - t0:.1f}s)")
@@ -237,28 +284,77 @@ def save_ablation_figure(out: str, summary: dict, classes: list[str], seeds: lis
 
 def ablation(args, epochs: int, per_image: int, user) -> dict:
     """--ablation: every first layer over --seeds seeds (each seed its own patches and
-    initialisation, shared by the three arms). Writes ablation.json and ablation.png."""
+    initialisation, shared by the arms). With --jobs N > 1 the runs go to N worker processes
+    of one BLAS thread each, each run's output in ablation_logs/ under --out (on 2 cores two
+    one-thread runs get more done than one two-thread run: the small GEMMs of a CNN step do
+    not split well). Writes ablation.json and ablation.png."""
     seeds = [args.seed + k for k in range(args.seeds)]
-    runs: dict[str, list[dict]] = {layer: [] for layer in FIRST_LAYERS}
+    size, _arch, layers, recipe = MODELS[args.model]
+    runs: dict[str, list[dict]] = {layer: [] for layer in layers}
     t0 = time.time()
-    for seed in seeds:
-        data = dataset(args, seed, per_image, user)
-        for layer in FIRST_LAYERS:
-            print(f"\n== first layer {layer}, seed {seed} ==")
-            r = run_once(args, data, layer, seed, epochs)
-            print(f"test accuracy ({layer}, seed {seed}): {r['accuracy']:.3f}")
+    if args.jobs > 1:
+        jobs = [(args, seed, layer, epochs, per_image, user) for seed in seeds for layer in layers]
+        for (_, seed, layer, *_), r in zip(jobs, _in_workers(jobs, args.jobs)):
+            print(f"test accuracy ({layer}, seed {seed}): {r['accuracy']:.3f} "
+                  f"({r['wall_s']:.0f}s wall)")
             runs[layer].append(r)
-    classes = data["classes"]
+        classes = CLASSES[args.task]
+    else:
+        for seed in seeds:
+            data = dataset(args, seed, per_image, user)
+            for layer in layers:
+                print(f"\n== first layer {layer}, seed {seed} ==")
+                r = run_once(args, data, layer, seed, epochs)
+                print(f"test accuracy ({layer}, seed {seed}): {r['accuracy']:.3f}")
+                runs[layer].append(r)
+        classes = data["classes"]
     summary = summarise(runs, classes)
     print_table(summary, classes, seeds)
     fig = save_ablation_figure(args.out, summary, classes, seeds)
     path = os.path.join(args.out, "ablation.json")
     with open(path, "w") as f:
-        json.dump({"task": args.task, "classes": classes, "seeds": seeds, "epochs": epochs,
-                   "patches_per_image": per_image, "patch_size": PATCH, "backend": args.backend,
-                   "results": summary}, f, indent=1)
+        json.dump({"task": args.task, "model": args.model, "recipe": recipe, "classes": classes,
+                   "seeds": seeds, "epochs": epochs, "patches_per_image": per_image,
+                   "patch_size": size, "backend": args.backend, "results": summary}, f, indent=1)
     print(f"wrote {path} and {fig} in {time.time() - t0:.0f}s")
     return {"summary": summary, "json": path, "figure": fig, "classes": classes}
+
+
+def _ablation_job(job: tuple) -> dict:
+    """One ablation run in a worker process: its seed's patches, one training, its numbers
+    (not the model); its output goes to ablation_logs/seed<seed>_<layer>.log under --out."""
+    import contextlib
+
+    from _common import choose_backend
+    args, seed, layer, epochs, per_image, user = job
+    logs = os.path.join(args.out, "ablation_logs")
+    os.makedirs(logs, exist_ok=True)
+    with open(os.path.join(logs, f"seed{seed}_{layer}.log"), "w") as f, \
+            contextlib.redirect_stdout(f):
+        print(choose_backend(args))
+        data = dataset(args, seed, per_image, user)
+        r = run_once(args, data, layer, seed, epochs)
+    return {k: r[k] for k in ("accuracy", "per_class", "per_image", "wall_s", "cpu_s")}
+
+
+def _in_workers(jobs: list[tuple], n: int) -> list[dict]:
+    """``_ablation_job`` of each job in n spawned processes, one BLAS/OpenMP thread each
+    (the thread counts are read when a worker imports NumPy, so they are set before the
+    workers start and restored after). Results in the order of ``jobs``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    pins = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in pins}
+    os.environ.update({k: "1" for k in pins})
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_ablation_job, jobs))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -271,10 +367,15 @@ def main(argv: list[str] | None = None) -> dict:
         return predict_main(argv[1:])
     ap = example_parser(__doc__, "runs/manipulation", "a small run that finishes in < 60 s")
     ap.add_argument("--task", choices=list(CLASSES), default="all")
+    ap.add_argument("--model", choices=list(MODELS), default="demo",
+                    help="demo: the scaled-down net on 48×48 patches, Adam (default); mislnet: "
+                         "lucid.models.MISLnet on 128×128 patches with the paper's SGD")
     ap.add_argument("--first-layer", choices=FIRST_LAYERS, default="constrained")
     ap.add_argument("--ablation", action="store_true",
                     help="train every first layer over --seeds seeds; table, ablation.png/json")
     ap.add_argument("--seeds", type=int, default=3, help="seeds for --ablation (default 3)")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="--ablation: N runs at once in worker processes of one thread each")
     ap.add_argument("--images", metavar="DIR", help="train on your own photos (PNG/JPEG/TIFF, "
                     "recursive; split by image unless --test-images)")
     ap.add_argument("--test-images", metavar="DIR", help="test on these photos instead")
@@ -283,10 +384,19 @@ def main(argv: list[str] | None = None) -> dict:
     args = setup(ap, argv)
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.patches_per_image is not None and args.patches_per_image < 1:
         ap.error(f"--patches-per-image must be >= 1, got {args.patches_per_image}")
-    per_image = args.patches_per_image or (40 if args.quick else 120)
-    epochs = args.epochs or (5 if args.quick else 8)
+    if args.model == "mislnet" and args.first_layer not in MISLNET_FIRST_LAYERS:
+        ap.error(f"--model mislnet takes --first-layer constrained or plain, got "
+                 f"{args.first_layer!r}")
+    if args.model == "mislnet":     # 128×128 patches cost ~7x a 48×48 one: fewer, longer runs
+        per_image = args.patches_per_image or (6 if args.quick else 24)
+        epochs = args.epochs or (2 if args.quick else 6)
+    else:
+        per_image = args.patches_per_image or (40 if args.quick else 120)
+        epochs = args.epochs or (5 if args.quick else 8)
     user = load_user_images(args)             # every folder error before any training
     print(f"task {args.task} {CLASSES[args.task]}")
     if args.ablation:
@@ -297,8 +407,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"first layer {args.first_layer}")
     r = run_once(args, data, args.first_layer, args.seed, epochs)
     figs = save_figures(args.out, r["model"], r["history"], r["cm"], data["classes"])
-    meta = {"demo": DEMO, "architecture": ARCH, "task": args.task,
-            "first_layer": args.first_layer, "classes": data["classes"], "patch_size": PATCH,
+    size, arch = MODELS[args.model][:2]
+    meta = {"demo": DEMO, "architecture": arch, "task": args.task,
+            "first_layer": args.first_layer, "classes": data["classes"], "patch_size": size,
             "scale": SCALE, "epochs": epochs, "seed": args.seed}
     ckpt = save_run(args.out, r["model"], r["accuracy"], meta, figs, t0)
     return {"accuracy": r["accuracy"], "checkpoint": ckpt, "figures": figs,

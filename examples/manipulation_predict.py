@@ -33,7 +33,7 @@ def load_detector(path: str) -> tuple[nn.Sequential, dict]:
     Returns (model, metadata). Refuses, with a ValueError saying why, a checkpoint of another
     example (no ``demo`` entry naming this one) or of another layer layout (``architecture``
     differs from this version's, or the weights do not fit)."""
-    from manipulation_detection import ARCH, DEMO, build_model
+    from manipulation_detection import ARCH, DEMO, MISLNET_ARCH, build_mislnet, build_model
     ckpt = lucid.load(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path!r} is not a checkpoint written by an example (no 'model' entry)")
@@ -42,14 +42,18 @@ def load_detector(path: str) -> tuple[nn.Sequential, dict]:
         raise ValueError(f"{path!r} is not a manipulation-detection checkpoint (its 'demo' entry "
                          f"is {demo!r}, expected {DEMO!r}); train one with "
                          "examples/manipulation_detection.py")
-    if ckpt.get("architecture") != ARCH:
-        raise ValueError(f"{path!r} was trained with architecture {ckpt.get('architecture')!r}, "
-                         f"this version builds {ARCH!r}; retrain it")
-    model = build_model(ckpt["first_layer"], len(ckpt["classes"]), int(ckpt["patch_size"]))
+    arch = ckpt.get("architecture")
+    if arch not in (ARCH, MISLNET_ARCH):
+        raise ValueError(f"{path!r} was trained with architecture {arch!r}, this version builds "
+                         f"{ARCH!r} and {MISLNET_ARCH!r}; retrain it")
+    if arch == MISLNET_ARCH:
+        model = build_mislnet(ckpt["first_layer"], len(ckpt["classes"]))
+    else:
+        model = build_model(ckpt["first_layer"], len(ckpt["classes"]), int(ckpt["patch_size"]))
     try:
         model.load_state_dict(ckpt["model"])
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{path!r} does not fit the {ARCH!r} model: {e}") from e
+        raise ValueError(f"{path!r} does not fit the {arch!r} model: {e}") from e
     model.eval()
     return model, {k: v for k, v in ckpt.items() if k != "model"}
 

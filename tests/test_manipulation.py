@@ -95,6 +95,99 @@ def test_build_model_contract():
             md.build_model("sobel", 5, md.PATCH)
 
 
+def test_build_mislnet_arms():
+    """--model mislnet: lucid.models.MISLnet at 128×128; the plain arm swaps only the
+    constrained layer for an unconstrained conv of the same shape; there is no 'none' arm."""
+    from lucid.models import MISLnet
+    with lucid.using_backend("numpy"):
+        con, plain = (md.build_mislnet(layer, 5) for layer in md.MISLNET_FIRST_LAYERS)
+        assert isinstance(con, MISLnet) and isinstance(plain, MISLnet)
+        assert isinstance(con.constrained, lucid.nn.ConstrainedConv2d)
+        assert type(plain.constrained) is lucid.nn.Conv2d and plain.constrained.bias is None
+        assert plain.constrained.weight.shape == con.constrained.weight.shape == (3, 1, 5, 5)
+        assert list(dict(plain.named_parameters())) == list(dict(con.named_parameters()))
+        x = lucid.tensor(np.zeros((2, 1, 128, 128), np.float32))
+        assert plain(x).shape == con(x).shape == (2, 5)
+        with pytest.raises(ValueError, match="constrained or plain.*'none'"):
+            md.build_mislnet("none", 5)
+
+
+def test_mislnet_first_layer_none_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        md.main(["--backend", "numpy", "--model", "mislnet", "--first-layer", "none"])
+    assert "--model mislnet takes --first-layer constrained or plain" in capsys.readouterr().err
+
+
+def test_mislnet_run_trains_with_sgd_holds_the_constraint_and_reloads(numpy_backend, tmp_path,
+                                                                       monkeypatch):
+    """A tiny --model mislnet run: the paper's SGD recipe (momentum 0.95, weight decay 5e-4,
+    lr 1e-3 halved every quarter of the run), the post-step constraint held after training,
+    and the checkpoint rebuilt as a MISLnet whose predictions equal the run's."""
+    made = []
+    real = md.optimiser
+
+    def spy(model, recipe, epochs, lr=3e-3):
+        made.append(real(model, recipe, epochs, lr))
+        return made[-1]
+
+    monkeypatch.setattr(md, "optimiser", spy)
+    res = md.main(["--backend", "numpy", "--model", "mislnet", "--task", "binary", "--epochs",
+                   "2", "--patches-per-image", "1", "--out", str(tmp_path)])
+    opt, sched = made[0]
+    assert type(opt).__name__ == "SGD" and type(sched).__name__ == "StepLR"
+    group = opt.param_groups[0]
+    assert (group["momentum"], group["weight_decay"]) == (0.95, 5e-4)
+    assert group["lr"] == pytest.approx(1e-3 * 0.5 ** 2)          # halved after each epoch
+    model, meta = md.load_checkpoint(res["checkpoint"])
+    assert meta["architecture"] == md.MISLNET_ARCH and meta["patch_size"] == 128
+    w = model.constrained.weight.numpy()[:, 0]
+    np.testing.assert_allclose(w[:, 2, 2], -1.0, atol=1e-6)
+    np.testing.assert_allclose(w.sum(axis=(1, 2)) + 1.0, 1.0, atol=1e-5)   # neighbours sum 1
+    assert float((predict(model, res["x_test"]) == res["y_test"]).mean()) == \
+        pytest.approx(res["accuracy"], abs=1e-9)
+
+
+def test_mislnet_ablation_has_two_arms(numpy_backend, tmp_path, monkeypatch):
+    """--model mislnet --ablation compares the constrained and plain first layers only, on
+    128×128 patches, and says so in ablation.json (training replaced by a stub)."""
+    seen = []
+
+    def fake_run(args, data, layer, seed, epochs):
+        seen.append((layer, seed, data["x_train"].shape[-1]))
+        acc = 0.5 if layer == "plain" else 0.6
+        return {"accuracy": acc, "per_class": {c: acc for c in data["classes"]},
+                "per_image": {}, "wall_s": 1.0, "cpu_s": 1.0}
+
+    monkeypatch.setattr(md, "run_once", fake_run)
+    res = md.main(["--backend", "numpy", "--model", "mislnet", "--ablation", "--seeds", "2",
+                   "--task", "binary", "--patches-per-image", "1", "--out", str(tmp_path)])
+    assert seen == [("constrained", 0, 128), ("plain", 0, 128), ("constrained", 1, 128),
+                    ("plain", 1, 128)]
+    with open(res["json"]) as f:
+        saved = json.load(f)
+    assert (saved["model"], saved["recipe"], saved["patch_size"]) == ("mislnet", "sgd", 128)
+    assert set(saved["results"]) == {"constrained", "plain"}
+    assert saved["results"]["constrained"]["mean"] == pytest.approx(0.6)
+
+
+def test_ablation_jobs_run_in_workers_and_equal_the_serial_runs(numpy_backend, tmp_path):
+    """--jobs 2: the arms train in two spawned one-thread workers, each logging to its own
+    file, and give the accuracies the same runs give in this process."""
+    base = ["--backend", "numpy", "--ablation", "--seeds", "1", "--task", "binary", "--epochs",
+            "1", "--patches-per-image", "2", "--no-compile"]
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    par = md.main(base + ["--jobs", "2", "--out", str(tmp_path / "par")])
+    assert {k: os.environ.get(k) for k in env} == env           # the pins were restored
+    ser = md.main(base + ["--out", str(tmp_path / "ser")])
+    logs = sorted(os.listdir(tmp_path / "par" / "ablation_logs"))
+    assert logs == [f"seed0_{layer}.log" for layer in sorted(md.FIRST_LAYERS)]
+    with open(tmp_path / "par" / "ablation_logs" / "seed0_plain.log") as f:
+        assert "training took" in f.read()
+    for layer in md.FIRST_LAYERS:
+        assert par["summary"][layer]["accuracy"] == pytest.approx(
+            ser["summary"][layer]["accuracy"], abs=1e-9)
+
+
 def test_ablation_quick_writes_table_and_figure(numpy_backend, tmp_path, capsys):
     res = md.main(["--backend", "numpy", "--ablation", "--quick", "--seeds", "2", "--epochs", "1",
                    "--patches-per-image", "4", "--out", str(tmp_path)])

@@ -116,3 +116,23 @@ def test_module_list():
     assert len(ml) == 2 and len(list(ml.parameters())) == 4
     with pytest.raises(TypeError):
         ml.append(3)
+
+
+def test_replacing_a_member_keeps_its_place():
+    """Assigning, add_module, register_parameter or register_buffer on an existing name
+    replaces it in place (as in PyTorch): a Sequential still runs its layers in order, and
+    state-dict keys keep their order."""
+    seq = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    setattr(seq, "0", nn.Linear(4, 3))
+    seq.add_module("1", nn.ReLU())
+    assert list(seq._modules) == ["0", "1", "2"]
+    assert isinstance(seq[1], nn.ReLU)
+    assert seq(lucid.ones(5, 4)).shape == (5, 2)
+    lin = seq[2]
+    lin.weight = nn.Parameter(lucid.zeros(2, 3))
+    lin.register_parameter("weight", nn.Parameter(lucid.ones(2, 3)))
+    assert list(dict(lin.named_parameters())) == ["weight", "bias"]
+    net = Net()
+    keys = list(net.state_dict())
+    net.register_buffer("scale", lucid.ones(1) * 2)
+    assert list(net.state_dict()) == keys

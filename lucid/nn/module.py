@@ -84,10 +84,10 @@ class Module:
                 isinstance(value, (Parameter, Module)):
             self._touch()                     # a store (or the mode) changes: layout
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)   # replacing keeps the name's place (as in torch)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=mods)     # a Sequential's layer stays where it runs
             mods[name] = value
         elif name in params:
             if value is not None:
@@ -107,10 +107,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict | None = None) -> None:
+        """Drop ``name`` from every store but ``keep`` (whose entry is about to be replaced in
+        place, keeping its position) and from the plain attributes."""
         self._touch()
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+            if d is not keep:
+                d.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
@@ -133,7 +136,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter needs a Parameter or None, got "
                             f"{type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         if param is None:
             self._parameters[name] = None
         else:
@@ -142,7 +145,7 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer needs a Tensor or None, got {type(tensor).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         self._touch()
         if not persistent:
@@ -151,7 +154,7 @@ class Module:
             self._non_persistent.discard(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     # -- traversal ---------------------------------------------------------------------------
