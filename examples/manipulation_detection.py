@@ -329,7 +329,8 @@ def _ablation_job(job: tuple) -> dict:
     args, seed, layer, epochs, per_image, user = job
     logs = os.path.join(args.out, "ablation_logs")
     os.makedirs(logs, exist_ok=True)
-    with open(os.path.join(logs, f"seed{seed}_{layer}.log"), "w") as f, \
+    # line-buffered: `tail -f` follows a run while it trains
+    with open(os.path.join(logs, f"seed{seed}_{layer}.log"), "w", buffering=1) as f, \
             contextlib.redirect_stdout(f):
         print(choose_backend(args))
         data = dataset(args, seed, per_image, user)

@@ -140,19 +140,20 @@ CASES = [
     # _MIN_ROWS and _BLOCK for k_blocked: under 512 output pixels, over 2^20 im2col elements
     ("k_blocked", _conv(n=1, h=41, w=28, cin=15, cout=3, k=(24, 21), groups=1)),    # 1.09·2^20
     ("definition", _conv(n=1, h=41, w=28, cin=14, cout=3, k=(24, 21), groups=1)),   # 0.97·2^20
-    ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=3, k=(8, 8), groups=1)),      # 7·73 = 511
-    ("definition", _conv(n=1, h=15, w=71, cin=33, cout=3, k=(8, 8), groups=1)),     # 8·64 = 512
+    ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1)),      # 7·73 = 511
+    ("definition", _conv(n=1, h=15, w=71, cin=33, cout=5, k=(8, 8), groups=1)),     # 8·64 = 512
     # ... or any output size when the kernel is larger than the output (a weight gradient)
     ("k_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),    # 256 > 125
     ("row_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(12, 16), groups=1)),  # 192 < 225
     # _BLOCK and _MIN_ROWS for row blocks: more than one block, each of at least 512 rows
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),    # 2 blocks
     ("definition", _conv(n=7, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),     # 1 block
-    ("row_blocked", _conv(n=9, h=10, w=10, cin=256, cout=32, k=(3, 3), groups=1)),  # 72 > 64 rows
-    ("definition", _conv(n=8, h=10, w=10, cin=256, cout=32, k=(3, 3), groups=1)),   # 64 rows
-    # flat_shift: at most C/16 output channels, taps·O·reach at most _SHIFT_MAX
-    ("flat_shift", _conv(n=2, h=12, w=12, cin=32, cout=2, k=(3, 3), groups=1)),
-    ("definition", _conv(n=2, h=12, w=12, cin=31, cout=2, k=(3, 3), groups=1)),
+    ("row_blocked", _conv(n=9, h=10, w=10, cin=256, cout=33, k=(3, 3), groups=1)),  # 72 > 64 rows
+    ("definition", _conv(n=8, h=10, w=10, cin=256, cout=33, k=(3, 3), groups=1)),   # 64 rows
+    # flat_shift: at most C/8 output channels, taps·O·reach at most _SHIFT_MAX
+    ("flat_shift", _conv(n=2, h=12, w=12, cin=32, cout=4, k=(3, 3), groups=1)),
+    ("definition", _conv(n=2, h=12, w=12, cin=31, cout=4, k=(3, 3), groups=1)),
+    ("flat_gemm", _conv(n=2, h=12, w=12, cin=16, cout=2, k=(3, 3), groups=1)),
     ("flat_shift", _conv(n=1, h=10, w=800, cin=32, cout=2, k=(9, 9), groups=1)),   # 0.99·2^20
     ("row_blocked", _conv(n=1, h=10, w=810, cin=32, cout=2, k=(9, 9), groups=1)),  # 1.002·2^20
 ]

@@ -514,21 +514,23 @@ PATHS: tuple[Path, ...] = (
          flat_taps,
          "forward and input gradient of 'depthwise 64 g64': weighted sums of shifted flat "
          "slices (12x and 17x the definition)"),
-    Path("flat_shift",
-         lambda g: (g.flat and g.groups == 1 and g.kh * g.kw > 1 and 16 * g.o <= g.c
-                    and _shift_fits(g)),
-         _flat_shift,
-         "input gradient of MISLnet's 7x7/2 conv1 (96 -> 3 channels; its 4x4..3x3 stride "
-         "phases): one GEMM of the (taps·O, C) weight with the flat planes read in place, then "
-         "shifted sums, instead of an im2col that copies taps·C values to make O. 1.04x "
-         "row_blocked on one thread, 3.5x on two (one wide GEMM that both threads share, where "
-         "row_blocked's 3-column GEMMs and copies run on one); at O = C/8 it loses (0.94x)"),
     Path("flat_gemm",
          lambda g: (g.flat and g.kh * g.kw > 1 and g.cg <= _FLAT_GEMM_MAX
                     and g.og <= _FLAT_GEMM_MAX),
          flat_gemm,
          "forward and input gradient of 'bayar 3->3 256² k5' (2x the definition) and "
          "'grouped g4' (1.5x, 2x): channel-major im2col of long runs"),
+    Path("flat_shift",
+         lambda g: (g.flat and g.groups == 1 and g.kh * g.kw > 1 and 8 * g.o <= g.c
+                    and _shift_fits(g)),
+         _flat_shift,
+         "input gradients of the 7x7/2 first convs of the demo net (24 -> 3 channels) and "
+         "MISLnet (96 -> 3), i.e. their 4x4..3x3 stride phases: one GEMM of the (taps·O, C) "
+         "weight with the flat planes read in place, then shifted sums, instead of an im2col "
+         "that copies taps·C values to make O. Demo phases 1.6x row_blocked on one thread; "
+         "MISLnet's 1.04x on one, 3.5x on two (one wide GEMM both threads share, where "
+         "row_blocked's 3-column GEMMs and copies run on one); 64 -> 8 3x3 0.96x, 64 -> 4 1.03x. "
+         "After flat_gemm, which stays faster with at most 16 channels"),
     Path("strided_taps",
          lambda g: g.undilated and g.groups > 1 and g.cg <= _TAPS_MAX_CG,
          _strided_taps,

@@ -21,32 +21,42 @@ class BatchNormTrain(Function):
         d = be.subtract(x, mean)
         var = be.divide(_per_channel(be, be.multiply(d, d), shape), m)
         rstd = be.divide(1.0, be.sqrt(be.add(var, eps)))
-        xhat = be.multiply(d, rstd)
-        y, w = scale_shift(be, xhat, wb, affine, shape)
+        it = iter(wb)
+        w = be.reshape(next(it), shape) if affine[0] else None
+        b = be.reshape(next(it), shape) if affine[1] else None
+        # y = d · (rstd · w) + b: xhat = d · rstd is never made (one pass fewer); the
+        # backward works from d and the per-channel rstd as well
+        y = be.multiply(d, rstd if w is None else be.multiply(rstd, w))
+        if b is not None:
+            y = be.add(y, b)
         if stats is not None:
             stats.append((be.reshape(mean, (c,)), be.reshape(var, (c,))))
-        self.save_for_backward(xhat, rstd, w)
+        self.save_for_backward(d, rstd, w)
         self.meta = (shape, m, c, affine)
         return y
 
     def backward(self, g):
+        """With xhat = d · rstd, Σg and Σg·d per channel give everything: gb = Σg,
+        gw = rstd · Σg·d, and dx = rstd/m · (m·gh − Σgh − xhat·Σ(gh·xhat)) with gh = g·w,
+        which is g·A + d·B + C for per-channel A = rstd·w, B = −rstd³·w·Σg·d / m,
+        C = −rstd·w·Σg / m: two reductions and four passes over x's size."""
         be = self.be
-        xhat, rstd, w = self.saved
+        d, rstd, w = self.saved
         shape, m, c, affine = self.meta
+        sg = _per_channel(be, g, shape)
+        sgd = _per_channel(be, be.multiply(g, d), shape)
         needs = iter(self.needs_input_grad[1:])
         gw = gb = None
         if affine[0] and next(needs):
-            gw = be.reshape(_per_channel(be, be.multiply(g, xhat), shape), (c,))
+            gw = be.reshape(be.multiply(sgd, rstd), (c,))
         if affine[1] and next(needs):
-            gb = be.reshape(_per_channel(be, g, shape), (c,))
+            gb = be.reshape(sg, (c,))
         gx = None
         if self.needs_input_grad[0]:
-            gh = g if w is None else be.multiply(g, w)
-            s1 = _per_channel(be, gh, shape)
-            s2 = _per_channel(be, be.multiply(gh, xhat), shape)
-            # dx = rstd / m · (m·gh − Σgh − xhat·Σ(gh·xhat))
-            inner = be.subtract(be.subtract(be.multiply(gh, float(m)), s1), be.multiply(xhat, s2))
-            gx = be.multiply(inner, be.divide(rstd, float(m)))
+            a = rstd if w is None else be.multiply(rstd, w)             # rstd · w
+            k = be.divide(a, -float(m))                                 # −rstd · w / m
+            bcoef = be.multiply(be.multiply(k, be.multiply(rstd, rstd)), sgd)
+            gx = be.add(be.add(be.multiply(g, a), be.multiply(d, bcoef)), be.multiply(k, sg))
         grads = [gx]
         if affine[0]:
             grads.append(gw)
