@@ -12,11 +12,13 @@ from numpy.lib.stride_tricks import as_strided
 
 from lucid import dtypes as _dtypes
 from lucid.backends import numpy_conv_paths as _conv_paths
+from lucid.backends import numpy_malloc as _malloc
 from lucid.backends import numpy_select as _select
 from lucid.backends.contract import conv_output_size, dilated_size
 
 name = "numpy"
 lazy = False                   # every result is computed at once
+_malloc.tune()                 # freed temporaries stay in the process (glibc; see numpy_malloc)
 dtypes = _dtypes.supported(name)
 # bfloat16 is ml_dtypes' NumPy type: its casts round to nearest even and keep NaN, as torch's
 _NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32,
