@@ -225,18 +225,6 @@ def _max_pool_windows(g, fn, ins, opts, out):
     return g.node("Squeeze", [y, g.ints([0], "axes")])
 
 
-def _max_pool_blocks(g, fn, ins, opts, out):
-    k = list(opts.get("k", (2, 2)))
-    x = g.value(ins[0].data)
-    if ins[0].ndim == 4:
-        return g.node("MaxPool", [x], kernel_shape=k, strides=k)
-    if ins[0].ndim == 3:                    # (C, H, W): MaxPool wants a batch axis
-        y = g.node("MaxPool", [g.node("Unsqueeze", [x, g.ints([0], "axes")])],
-                   kernel_shape=k, strides=k)
-        return g.node("Squeeze", [y, g.ints([0], "axes")])
-    raise _refuse("MaxPoolBlocks", f"of a {ins[0].ndim}-D input has no ONNX emitter")
-
-
 def _mean_rows(g: Graph, x: str) -> str:
     """The mean over axis 1 of (M, K) rows, kept as (M, 1)."""
     if g.opset >= 18:
@@ -281,7 +269,7 @@ EMITTERS: dict[type | str, Emitter] = {
     R.Softmax: _softmax("Softmax"), R.LogSoftmax: _softmax("LogSoftmax"),
     L.MatMul: _binary("MatMul"), L.Linear: _linear,
     CV.Conv: _conv("Conv"), CV.ConvTranspose: _conv("ConvTranspose"),
-    P.MaxPoolWindows: _max_pool_windows, P.MaxPoolBlocks: _max_pool_blocks, RN.RowNorm: _row_norm,
+    P.MaxPoolWindows: _max_pool_windows, RN.RowNorm: _row_norm,
 }
 
 

@@ -10,7 +10,7 @@ from lucid.creation import ones
 from lucid.functions import concatenate
 from lucid.nn import conv_args as A
 from lucid.nn.functional.padding import pad
-from lucid.ops.pool import MaxPoolBlocks, MaxPoolWindows
+from lucid.ops.pool import MaxPoolWindows
 from lucid.tensor import Tensor, apply
 
 Ints = tuple[int, ...]
@@ -71,12 +71,12 @@ def _max_pool(rank: int, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
     geo = [_pool_geometry(n, kk, ss, pp, dd, ceil_mode)
            for n, kk, ss, pp, dd in zip(x.shape[-rank:], k, s, p, d)]
     out, extra = tuple(g[0] for g in geo), tuple(g[1] for g in geo)
-    if rank == 2 and s == k and p == (0, 0) and d == (1, 1) and extra == (0, 0):
-        # non-overlapping windows (the usual 2x2 / 2): the windows are a reshape of the input
-        h, w = out[0] * k[0], out[1] * k[1]
-        xc = x if x.shape[-2:] == (h, w) else x[..., :h, :w]
-        return apply(MaxPoolBlocks, xc, k=k)
-    xp = pad(x, _widths(p, tuple(a + e for a, e in zip(p, extra))), value=float("-inf"))
+    if s == k and p == (0,) * rank and d == (1,) * rank and extra == (0,) * rank:
+        # non-overlapping windows (the usual 2x2 / 2): the windows that fit, as blocks
+        fit = tuple(o * kk for o, kk in zip(out, k))
+        xp = x if tuple(x.shape[-rank:]) == fit else x[(Ellipsis,) + tuple(map(slice, fit))]
+    else:
+        xp = pad(x, _widths(p, tuple(a + e for a, e in zip(p, extra))), value=float("-inf"))
     return apply(MaxPoolWindows, xp, k=k, s=s, d=d, out=out)
 
 
