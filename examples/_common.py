@@ -31,10 +31,17 @@ def default_backend() -> tuple[str, str]:
 PRECISIONS: dict[str, Any] = {"fp32": None, "bf16": lucid.bfloat16, "fp16": lucid.float16}
 
 
-def example_parser(doc: str, out: str, quick_help: str) -> argparse.ArgumentParser:
+def example_parser(doc: str, out: str, quick_help: str,
+                   threads: int | None = None) -> argparse.ArgumentParser:
     """The flags every example takes: --backend, --epochs, --quick, --out, --seed, --no-compile,
-    --precision."""
+    --precision, --threads (whose default is ``threads``: None leaves BLAS its own, one
+    thread per core)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.set_defaults(threads=threads)
+    ap.add_argument("--threads", type=int, metavar="N",
+                    help="BLAS threads for the NumPy backend's GEMMs (default: "
+                         + ("BLAS's own, one per core" if threads is None else str(threads))
+                         + "; see docs/speed.md)")
     ap.add_argument("--backend", choices=["mlx", "numpy"], default=None,
                     help="default: the faster one on this machine (MLX on a GPU, else NumPy)")
     ap.add_argument("--epochs", type=int, default=None)
@@ -55,10 +62,26 @@ def setup(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
     args = ap.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         ap.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads must be >= 1, got {args.threads}")
     print(choose_backend(args))
+    if args.threads is not None:
+        print(limit_blas_threads(args.threads))
     lucid.random.seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     return args
+
+
+def limit_blas_threads(n: int) -> str:
+    """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Measured on an
+    idle 2-core x86 box, NumPy backend, each example's net and batch: the digits CNN's small
+    GEMMs gain nothing from a second thread (4.9-6.5 ms a step on one, 6.0 on two) and lose
+    badly when another process holds the other core, so digits.py uses one; the EEG net
+    (12-13 against 14.5-16.6 ms) and the demo's net (71-74 against 83-94 ms) run ~1.2x faster
+    on two and keep BLAS's default, one thread per core. Returns the line saying so."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=n, user_api="blas")
+    return f"BLAS threads: {n} (--threads sets them)"
 
 
 def choose_backend(args: argparse.Namespace) -> str:

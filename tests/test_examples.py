@@ -104,6 +104,29 @@ def test_examples_reject_bad_epochs(tmp_path):
     for module in (md, digits, eeg_maxnorm, eeg_finetune):
         with pytest.raises(SystemExit):
             module.main(["--backend", "numpy", "--epochs", "0", "--out", str(tmp_path)])
+        with pytest.raises(SystemExit):
+            module.main(["--backend", "numpy", "--threads", "0", "--out", str(tmp_path)])
+
+
+def test_blas_threads_follow_the_example_default_and_the_flag(tmp_path, capsys):
+    """digits.py pins BLAS to one thread (its GEMMs gain nothing from more), --threads sets
+    any count; the other examples leave BLAS's default unless asked."""
+    import _common
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():                             # the BLAS that NumPy itself loaded
+        return {i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas" and "numpy" in i["filepath"]}
+
+    with threadpool_limits(limits=None):          # restores this process's setting after
+        digits.main(["--backend", "numpy", "--epochs", "1", "--out", str(tmp_path)])
+        assert "BLAS threads: 1 (--threads sets them)" in capsys.readouterr().out
+        assert blas_threads() == {1}
+        digits.main(["--backend", "numpy", "--epochs", "1", "--threads", "2",
+                     "--out", str(tmp_path)])
+        assert blas_threads() == {2}
+        parser = _common.example_parser("doc", str(tmp_path), "quick")
+        assert parser.parse_args([]).threads is None
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")          # float16 overflow, then backoff
