@@ -150,7 +150,7 @@ def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
 
 def optimiser(model: nn.Module, recipe: str, epochs: int, lr: float = 3e-3):
     """(optimizer, scheduler) of a recipe. "adam": the demo's, Adam at ``lr`` with cosine decay
-    over ``epochs``. "sgd": Bayar & Stamm's (TIFS 2018, Sec. V): SGD with momentum 0.95, weight
+    over ``epochs``. "sgd": Bayar & Stamm's (TIFS 2018): SGD with momentum 0.95, weight
     decay 5e-4 and learning rate 1e-3, halved at fixed intervals; scaled to a short run, the
     rate halves every quarter of it, rounded up (every 2 epochs of the default 6), as the
     paper's does several times over its much longer one."""
