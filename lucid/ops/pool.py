@@ -4,6 +4,7 @@ dilation (average pooling is shared code: a sum of the same taps)."""
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from lucid.autograd import Function
@@ -43,10 +44,7 @@ def _block_taps(be, x, k, out):
     split = be.reshape(x, lead + tuple(v for m, kk in zip(out, k) for v in (m, kk)))
     perm = tuple(nl + 2 * j + 1 for j in range(r)) + tuple(range(nl)) + tuple(
         nl + 2 * j for j in range(r))                              # (*k, *lead, *out)
-    kk = 1
-    for v in k:
-        kk *= v
-    return be.reshape(be.transpose(split, perm), (kk,) + lead + tuple(out))
+    return be.reshape(be.transpose(split, perm), (math.prod(k),) + lead + tuple(out))
 
 
 class MaxPoolWindows(Function):
