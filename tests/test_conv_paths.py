@@ -16,6 +16,7 @@ import lucid.nn.functional as F
 from lucid.backends import numpy_backend as nb
 from lucid.backends import numpy_conv_flat as flat
 from lucid.backends import numpy_conv_paths as P
+from lucid.backends import numpy_conv_paths3d as P3
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "conv.py"
 
@@ -98,7 +99,7 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
 
     monkeypatch.setattr(nb, "conv", recording_conv2d)
     monkeypatch.setattr(P, "PATHS", tuple(p._replace(run=recorder(p)) for p in P.PATHS))
-    monkeypatch.setattr(P, "PATHS_3D", tuple(p._replace(run=recorder_3d(p)) for p in P.PATHS_3D))
+    monkeypatch.setattr(P3, "PATHS_3D", tuple(p._replace(run=recorder_3d(p)) for p in P3.PATHS_3D))
     workloads = _bench_workloads()
     assert set(workloads) == set(BENCH_PATHS)
     for name, (n, ci, co, size, k, s, p, d, g) in workloads.items():
@@ -363,7 +364,7 @@ def test_flat_products_decline_nonfinite_inputs(numpy_backend):
 
 
 def test_paths_have_notes():
-    for p in P.PATHS + P.PATHS_3D:
+    for p in P.PATHS + P3.PATHS_3D:
         assert p.note and callable(p.applies) and callable(p.run), p.name
     assert len({p.name for p in P.PATHS}) == len(P.PATHS)
-    assert len({p.name for p in P.PATHS_3D}) == len(P.PATHS_3D)
+    assert len({p.name for p in P3.PATHS_3D}) == len(P3.PATHS_3D)

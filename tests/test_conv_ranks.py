@@ -15,6 +15,7 @@ import lucid.nn.functional as F
 from lucid import nn
 from lucid.backends import numpy_backend as nb
 from lucid.backends import numpy_conv_paths as P
+from lucid.backends import numpy_conv_paths3d as P3
 
 try:
     import torch
@@ -292,7 +293,7 @@ THREE_D_CASES = [
 
 
 def test_three_d_cases_cover_every_path():
-    assert {case[0] for case in THREE_D_CASES} == {p.name for p in P.PATHS_3D}
+    assert {case[0] for case in THREE_D_CASES} == {p.name for p in P3.PATHS_3D}
 
 
 @pytest.mark.parametrize("case", THREE_D_CASES)
@@ -301,7 +302,7 @@ def test_three_d_calls_take_their_path_and_equal_the_definition(case, flip):
     """Each 3-D path is the first that applies on its case, and ``conv`` (through the table)
     computes the definition's numbers, flipped kernels included."""
     path, xs, ws, s, lo, hi, d, di, g = case
-    taken = P.first_3d(P.Volume.of(xs, ws, s, lo, hi, d, di, g))
+    taken = P3.first_3d(P3.Volume.of(xs, ws, s, lo, hi, d, di, g))
     assert taken is not None and taken.name == path
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
@@ -310,7 +311,7 @@ def test_three_d_calls_take_their_path_and_equal_the_definition(case, flip):
     y_def = nb.conv_definition(x, wd, s, lo, hi, d, di, g)
     assert y.shape == y_def.shape and y.dtype == np.float64
     np.testing.assert_allclose(y, y_def, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(taken.run(x, wd, P.Volume.of(xs, ws, s, lo, hi, d, di, g)),
+    np.testing.assert_allclose(taken.run(x, wd, P3.Volume.of(xs, ws, s, lo, hi, d, di, g)),
                                y_def, rtol=1e-10, atol=1e-10)
 
 
@@ -482,8 +483,8 @@ def test_three_d_flat_paths_with_forced_blocks_equal_the_definition(case, monkey
     path, xs, ws, s, lo, hi, d, di, g = case
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    vol = P.Volume.of(xs, ws, s, lo, hi, d, di, g)
-    taken = P.first_3d(vol)
+    vol = P3.Volume.of(xs, ws, s, lo, hi, d, di, g)
+    taken = P3.first_3d(vol)
     assert taken is not None and taken.name == path
     y = taken.run(x, w, vol)
     np.testing.assert_allclose(y, nb.conv_definition(x, w, s, lo, hi, d, di, g), rtol=1e-10,
@@ -494,8 +495,8 @@ def test_three_d_flat_paths_with_forced_blocks_equal_the_definition(case, monkey
 def test_three_d_flat_paths_take_an_empty_batch(case):
     path, xs, ws, s, lo, hi, d, di, g = case
     xs = (0,) + xs[1:]
-    vol = P.Volume.of(xs, ws, s, lo, hi, d, di, g)
-    taken = P.first_3d(vol)
+    vol = P3.Volume.of(xs, ws, s, lo, hi, d, di, g)
+    taken = P3.first_3d(vol)
     assert taken is not None and taken.name == path
     x, w = np.zeros(xs), np.ones(ws)
     assert taken.run(x, w, vol).shape == nb.conv_definition(x, w, s, lo, hi, d, di, g).shape
