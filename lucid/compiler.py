@@ -64,7 +64,7 @@ from typing import Any
 
 from lucid import autograd, precision, random, structure, tracing
 from lucid import compiler_shapeless as shapeless_
-from lucid.compiler_state import _collect, _grad_key, _State, _write_back
+from lucid.compiler_state import _collect, _grad_key, _State, _Writer
 from lucid.nn.module import Module
 from lucid.optim.optimizer import Optimizer
 from lucid.tensor import Tensor
@@ -109,6 +109,10 @@ class Compiled:
         # while no layout anywhere changed, so a call walks no modules, groups or shapes
         self._resolved: _State | None = None
         self._resolved_at = -1
+        # each distinct layout key as a small int: the per-call key then hashes an int, not
+        # the layout's long nested tuple (a few µs a call on a small net)
+        self._layout_ids: dict[tuple, int] = {}
+        self._next_layout_id = 0
         # shapeless: proven traces by batch-free key, and the keys proven not to be shapeless
         self.shapeless = shapeless
         self._shapeless: dict[Any, _Trace] = {}
@@ -122,16 +126,23 @@ class Compiled:
         if st is None or self._resolved_at != structure.version() or not st.current():
             st = self._resolved = _State(self.state)
             self._resolved_at = structure.version()
+            ids = self._layout_ids
+            st.key_id = ids.get(st.key)
+            if st.key_id is None:
+                if len(ids) >= 4 * MAX_TRACES:      # forgotten layouts only cost a new trace:
+                    ids.clear()                     # ids are never reused
+                st.key_id = ids[st.key] = self._next_layout_id
+                self._next_layout_id += 1
         return st
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         st = self._state()
-        leaves, template = _flatten((args, kwargs))
+        leaves, template = _flatten_call(args, kwargs)
         be = _backend(st, leaves)
         if be is None or not be.lazy:
             return self._call_eagerly(st, args, kwargs)
         # autocast decides which dtypes the traced ops compute in: part of the key
-        key = (template, st.key, st.grad_key(), st.hyper_key(), autograd.is_grad_enabled(),
+        key = (template, st.key_id, st.grad_key(), st.hyper_key(), autograd.is_grad_enabled(),
                precision.state())
         if self.shapeless:
             skey = (shapeless_.batchless(template),) + key[1:]
@@ -222,6 +233,7 @@ class _Trace:
         self.compiled = be.compile(self._pure, shapeless=shapeless)
         self._call: tuple | None = None
         self.grad_key: tuple | None = None      # which gradients a call leaves behind
+        self._writer: _Writer | None = None     # writes back into the state it was made for
 
     def run(self, st: _State, leaves: list[Tensor]) -> Any:
         be = self.be
@@ -241,7 +253,10 @@ class _Trace:
         random.advance(self.drawn)
         assert self.layout is not None          # set while the first call traced
         layout, out_template, n = self.layout
-        _write_back(st, layout, outputs[:n])
+        writer = self._writer
+        if writer is None or writer.st is not st:
+            writer = self._writer = _Writer(st, layout)
+        writer.write(outputs[:n])
         if self.grad_key is None:               # the same for every call of this trace
             self.grad_key = _grad_key(st.tensors)
         st.grads_written(self.grad_key)
@@ -315,6 +330,15 @@ class _Trace:
 _LEAF = "<tensor>"
 
 
+def _flatten_call(args: tuple, kwargs: dict) -> tuple[list[Tensor], Any]:
+    """``_flatten((args, kwargs))``, built directly for the common call of positional Tensors
+    (every call pays for this)."""
+    if kwargs or not all(type(a) is Tensor for a in args):
+        return _flatten((args, kwargs))
+    return list(args), ("tuple", (("tuple", tuple((_LEAF, a.shape, a.dtype.name, a.requires_grad)
+                                                  for a in args)), ("dict", ())))
+
+
 def _flatten(obj: Any) -> tuple[list[Tensor], Any]:
     """Tensors of a nested structure in order, and a hashable template of the rest (Tensors as
     their shape, dtype and requires_grad; scalars as themselves)."""
@@ -367,9 +391,11 @@ def _map_tensors(obj: Any, f: Callable[[Tensor], Any]) -> Any:
 
 def _backend(st: _State, leaves: list[Tensor]) -> Any:
     """The one backend of the state and the arguments (None when there are no tensors)."""
-    found = dict(st.backends)
-    for t in leaves:
-        found[id(t._be)] = t._be
+    found = st.backends
+    if leaves:
+        found = dict(found)
+        for t in leaves:
+            found[id(t._be)] = t._be
     if len(found) > 1:
         names = sorted(b.name for b in found.values())
         raise RuntimeError(f"a lucid.compile'd call mixes tensors on different backends: "

@@ -68,9 +68,13 @@ class _State:
         self._groups = [g for opt in self.optimizers for g in opt.param_groups]
         self.backends = {id(t._be): t._be for t in self.tensors}
         self.key = self._layout_key()
+        self.key_id = -1                           # the key as a small int (lucid.compiler)
         self._requires = [t.requires_grad for t in self.tensors]
         self._grads: list | None = None           # the gradients grad_key was computed for
         self._grad_key: tuple = ()
+        self._hyper_vals: list | None = None      # the last call's input hyper-parameters
+        self._hyper_cache: tuple = ((), [])
+        self._hyper_arrays: dict[str, list] = {}  # the numbers as 0-d arrays, per backend
 
     def groups(self) -> list[dict]:
         return self._groups
@@ -87,8 +91,26 @@ class _State:
         Python 0 in the trace (optimizers branch on "momentum is off"), any other value is an
         input array, so a scheduler moving it (OneCycleLR's momentum) does not trace again.
         lr is always an input."""
-        return tuple(tuple(_zero_pattern(k, g[k]) for k in _INPUT_ORDER if k in g and k != "lr")
-                     for g in self._groups)
+        return self._hypers_now()[0]
+
+    def _hypers_now(self) -> tuple[tuple, list]:
+        """(hyper_key, the input hyper-parameters' numbers in call order), recomputed only when
+        a value differs (==) from the last call's. Only plain Python numbers (and tuples/lists
+        of them, copied) are kept to compare with: a mutable value (an array) could change in
+        place and still compare equal to itself."""
+        vals = [[g[k] if k in g else _ABSENT for k in _INPUT_ORDER] for g in self._groups]
+        if vals == self._hyper_vals:
+            return self._hyper_cache
+        key = tuple(tuple(_zero_pattern(k, v) for k, v in zip(_INPUT_ORDER, row)
+                          if v is not _ABSENT and k != "lr") for row in vals)
+        numbers = [n for row in vals for k, v in zip(_INPUT_ORDER, row) if v is not _ABSENT
+                   for n in _inputs_of(k, v)]
+        plain = all(_plain(v) for row in vals for v in row)
+        self._hyper_vals = [[list(v) if isinstance(v, list) else v for v in row]
+                            for row in vals] if plain else None
+        self._hyper_cache = (key, numbers)
+        self._hyper_arrays = {}
+        return self._hyper_cache
 
     def current(self) -> bool:
         """False when a requires_grad flag changed (a plain attribute, which can be set
@@ -132,14 +154,16 @@ class _State:
         out = [t.data for t in self.tensors]
         out += [g.data for g in self._grads if g is not None] if self._grads is not None \
             else [t.grad.data for t in self.tensors if t.grad is not None]
-        for opt, p, k in self.opt_entries:
-            v = opt._state[p][k]
-            out.append(be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v)
-        for g in self._groups:
-            for k in _INPUT_ORDER:
-                if k in g:
-                    out += [_lr_array(be, v) for v in _inputs_of(k, g[k])]
-        return out
+        entries = [opt._state[p][k] for opt, p, k in self.opt_entries]
+        if self.numbers:                              # Python numbers travel as 0-d arrays
+            entries = [be.asarray(float(v), "float32") if isinstance(v, (int, float)) else v
+                       for v in entries]
+        out += entries
+        numbers = self._hypers_now()[1]
+        arrays = self._hyper_arrays.get(be.name)
+        if arrays is None:
+            arrays = self._hyper_arrays[be.name] = [_lr_array(be, v) for v in numbers]
+        return out + arrays
 
     def install(self, arrays: list) -> list:
         """Put traced arrays into the state objects (before tracing); returns the grad tensors
@@ -206,6 +230,14 @@ def _grad_key(tensors: list[Tensor]) -> tuple:
 
 
 _lr_arrays: dict[tuple[str, float], Any] = {}
+_ABSENT = object()                  # a group without that input hyper-parameter
+
+
+def _plain(v: Any) -> bool:
+    """A value whose == says whether it changed: a Python number, or a tuple/list of them."""
+    if isinstance(v, (tuple, list)):
+        return all(type(x) in (int, float, bool) for x in v)
+    return v is _ABSENT or type(v) in (int, float, bool)
 # the input hyper-parameters in the order a call passes them (lr first, as before)
 _INPUT_ORDER = ("lr",) + tuple(sorted(INPUT_HYPERPARAMETERS - {"lr"}))
 
@@ -265,21 +297,43 @@ def _collect(st: _State) -> tuple[list, tuple]:
     return arrays, (with_grad, tuple(entries))
 
 
-def _write_back(st: _State, layout: tuple, arrays: list) -> None:
-    """The compiled call's new state into the same objects (arrays evaluated already)."""
-    with_grad, entries = layout
-    it = iter(arrays)
-    for t in st.tensors:
-        t._set_data(next(it))
-    has = set(with_grad)
-    for i, t in enumerate(st.tensors):
-        t.grad = Tensor._wrap(next(it), t._be) if i in has else None
-    for oi, p, k, number in entries:
-        v = next(it)
-        if number is not None:              # a step count: a Python number again
-            v = round(v.item()) if number == "int" else float(v.item())
-        st.optimizers[oi]._state.setdefault(p, {})[k] = v
+class _Writer:
+    """Writes a compiled call's new state into the same objects (arrays evaluated already),
+    for one trace's layout and one resolved state. The layout and the state fix the shapes and
+    dtypes on both sides, so whether the new arrays keep each tensor's shape and dtype is known
+    after the first write: while they do, a write is a plain assignment (``_set_data``'s
+    checks, which bump the structure version on a change, would find nothing)."""
 
+    def __init__(self, st: _State, layout: tuple) -> None:
+        with_grad, entries = layout
+        self.st = st
+        self.grad_tensors = [st.tensors[i] for i in with_grad]
+        self.no_grad = [t for i, t in enumerate(st.tensors) if i not in set(with_grad)]
+        self.entries = [(st.optimizers[oi], p, k, number) for oi, p, k, number in entries]
+        self.same = False                       # known after the first write
+
+    def write(self, arrays: list) -> None:
+        st = self.st
+        tensors = st.tensors
+        n = len(tensors)
+        if self.same:
+            for t, a in zip(tensors, arrays):
+                t.data = a
+                t._ready = False
+        else:
+            self.same = all(t.data.shape == a.shape and t.data.dtype == a.dtype
+                            for t, a in zip(tensors, arrays))
+            for t, a in zip(tensors, arrays):
+                t._set_data(a)
+        m = n + len(self.grad_tensors)
+        for t, a in zip(self.grad_tensors, arrays[n:m]):
+            t.grad = Tensor._wrap(a, t._be)
+        for t in self.no_grad:
+            t.grad = None
+        for (opt, p, k, number), v in zip(self.entries, arrays[m:]):
+            if number is not None:              # a step count: a Python number again
+                v = round(v.item()) if number == "int" else float(v.item())
+            opt._state.setdefault(p, {})[k] = v
 
 
 def _hashable(v: Any) -> Any:

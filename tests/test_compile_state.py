@@ -34,6 +34,18 @@ def _hyper(model, opt):
     opt.param_groups[0]["betas"] = (0.5, 0.9)
 
 
+def _lr(model, opt):
+    opt.param_groups[0]["lr"] = 0.02              # an input: no new trace, a new value
+
+
+def _beta_off(model, opt):
+    opt.param_groups[0]["betas"] = (0.0, 0.999)   # an input, but a zero: traced again
+
+
+def _beta_in_place(model, opt):
+    opt.param_groups[0]["betas"][0] = 0.5          # the list itself changes (see _run)
+
+
 def _load_state(model, opt):
     sd = opt.state_dict()
     for entry in sd["state"].values():
@@ -47,7 +59,8 @@ def _freeze_bias(model, opt):
 
 
 CHANGES = {"replace_parameter": _replace_weight, "eval": _eval, "add_param_group": _add_group,
-           "hyper_parameter": _hyper, "load_optimizer_state": _load_state,
+           "hyper_parameter": _hyper, "lr": _lr, "beta_off": _beta_off,
+           "beta_list_in_place": _beta_in_place, "load_optimizer_state": _load_state,
            "requires_grad_attribute": _freeze_bias}
 
 
@@ -56,6 +69,8 @@ def _run(compiled: bool, change) -> tuple[list[float], dict]:
     rng = np.random.default_rng(1)
     model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5))
     opt = optim.Adam(model.parameters(), lr=0.1)
+    # betas as a list, so that a change can edit it in place (nothing tells lucid.compile)
+    opt.param_groups[0]["betas"] = [0.9, 0.999]
 
     def step(x):
         opt.zero_grad()
