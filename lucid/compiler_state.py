@@ -98,7 +98,7 @@ class _State:
         a value differs (==) from the last call's. Only plain Python numbers (and tuples/lists
         of them, copied) are kept to compare with: a mutable value (an array) could change in
         place and still compare equal to itself."""
-        vals = [[g[k] if k in g else _ABSENT for k in _INPUT_ORDER] for g in self._groups]
+        vals = [[g.get(k, _ABSENT) for k in _INPUT_ORDER] for g in self._groups]
         if vals == self._hyper_vals:
             return self._hyper_cache
         key = tuple(tuple(_zero_pattern(k, v) for k, v in zip(_INPUT_ORDER, row)
