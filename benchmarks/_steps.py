@@ -124,13 +124,13 @@ def _lucid_train(backend: str, compiled: bool) -> Callable[..., Step]:
             return lucid.compile(step, state=state)  # evaluates its outputs itself
 
         def eager() -> None:
+            # what a lucid user writes: the optimizer step is the sync, evaluating parameters,
+            # moments, the buffers written in place (running statistics) and the loss at once,
+            # as raw MLX's mx.eval(loss, model.parameters(), opt.state) does; the loss again
+            # for a step the GradScaler skipped (an evaluated array costs ~1 µs)
             loss = step()
-            if be.lazy:                     # as raw MLX: parameters, buffers, moments, loss
-                arrays = [t.data for t in model.parameters()]
-                arrays += [t.data for t in model.buffers()]
-                arrays += [v for s in opt.state.values() for v in s.values()
-                           if hasattr(v, "shape")]
-                be.eval(*arrays, loss.data)
+            if be.lazy:
+                be.eval(loss.data)
         return eager
     return make
 

@@ -382,7 +382,10 @@ class Tensor(TensorMethods):
             raise RuntimeError("in-place change of a leaf tensor that requires grad; use no_grad()")
         if tuple(data.shape) != self.shape:
             data = self._be.broadcast_to(data, self.shape)
-        return self._set_data(self._be.astype(data, self._be.dtype_name(self.data)))
+        self._set_data(self._be.astype(data, self._be.dtype_name(self.data)))
+        if self._be.lazy and tracing._active is None:   # evaluated by the next optimizer step
+            autograd.note_lazy_write(self)
+        return self
 
     def copy_(self, src: Any) -> Tensor:
         return self._assign(self._lift(src).data)

@@ -127,3 +127,32 @@ def test_step_evaluates_once(mlx_only, monkeypatch):
     opt.step()
     assert len(calls) == 1 and calls[0] == 4 * 4 + 1
     assert np.isfinite(loss.item())
+
+
+def test_step_evaluates_buffers_written_in_place(mlx_only, monkeypatch):
+    """BatchNorm's running statistics (and any copy_ outside lucid.compile) are evaluated in
+    the step's one sync: unevaluated, each step's update would chain onto the last one."""
+    from lucid import backends
+    be = backends.load("mlx")
+    seen: list = []
+    real = be.eval
+    monkeypatch.setattr(be, "eval", lambda *a: (seen.append(list(a)), real(*a)))
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    extra = lucid.zeros(2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        model(lucid.random.randn(5, 3)).sum().backward()
+        extra.copy_(extra + 1)
+        opt.step()
+        bn = model[1]
+        written = [bn.running_mean.data, bn.running_var.data, bn.num_batches_tracked.data,
+                   extra.data]
+        assert len(seen) == 1
+        assert all(any(a is w for a in seen[0]) for w in written)
+        seen.clear()
+    # written once, evaluated once: the next step has nothing left over
+    model.eval()
+    model(lucid.random.randn(5, 3)).sum().backward()
+    opt.step()
+    assert not any(any(a is bn.running_mean.data for a in call) for call in seen)
+    np.testing.assert_allclose(extra.numpy(), [2.0, 2.0])

@@ -157,7 +157,8 @@ class Optimizer:
     @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient, re-project post_step constraints, then
-        evaluate parameters and state once."""
+        evaluate parameters and state once, with the loss of the last backward and the tensors
+        written in place since the last step (BatchNorm's running statistics)."""
         loss = None
         if closure is not None:
             from lucid.autograd import enable_grad
@@ -192,6 +193,8 @@ class Optimizer:
             arrays.append(p.data)
             arrays.extend(v for v in self.state.get(p, {}).values()
                           if not isinstance(v, (int, float)))
+        for t in autograd.take_lazy_writes():  # buffers written in place (running stats)
+            by_backend.setdefault(t._be, []).append(t.data)
         root = autograd.take_last_root()       # the loss, evaluated in the same sync
         if root is not None and root._be in by_backend:
             by_backend[root._be].append(root.data)
