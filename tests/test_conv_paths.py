@@ -29,14 +29,15 @@ def _bench_workloads() -> dict:
 
 
 def _geometry(n, h, w, cin, cout, k, groups, stride=(1, 1), lo=(0, 0), hi=(0, 0),
-              dilation=(1, 1), input_dilation=(1, 1)):
+              dilation=(1, 1), input_dilation=(1, 1), memory="nhwc"):
     return P.Geometry.of((n, h, w, cin), (cout,) + k + (cin // groups,), stride, lo, hi,
                          dilation, input_dilation, groups)
 
 
 def _conv(n, h, w, cin, cout, k, groups, **options) -> dict:
     """One conv2d call's arguments: x (n, h, w, cin), w (cout, *k, cin/groups), and the
-    options stride, lo, hi, dilation, input_dilation."""
+    options stride, lo, hi, dilation, input_dilation; ``memory="cnhw"``: x is a view of
+    (cin, n, h, w) memory, as a weight gradient's input is (see channel_major)."""
     return {"n": n, "h": h, "w": w, "cin": cin, "cout": cout, "k": k, "groups": groups, **options}
 
 
@@ -48,18 +49,19 @@ def _taken(geo) -> str:
 # -- the benchmark's calls take the paths the notes name ------------------------------------
 
 # Per workload: the paths of the forward, the input gradient and the weight gradient, in call
-# order (the stride phases' own sub-convs follow their entry). The strided weight gradient's
-# kernel (16x16, the output gradient) is larger than its 5x5 output: kernel-row blocks.
+# order (the stride phases' own sub-convs follow their entry). A weight gradient's kernel (the
+# output gradient) is larger than its output: channel-major im2col, or kernel-row blocks where
+# one channel's block would not fit the cache (Bayar's 256² planes).
 BENCH_PATHS = {
     "bayar 3->3 256² k5": ["flat_gemm", "flat_gemm", "k_blocked"],
-    "mid 32->64 32² k3": ["row_blocked", "row_blocked", "k_blocked"],
+    "mid 32->64 32² k3": ["row_blocked", "row_blocked", "channel_major"],
     "depthwise 64 g64": ["flat_taps", "flat_taps", "flat_dots"],
     "grouped g4 64->64": ["flat_gemm", "flat_gemm", "flat_dots"],
     "pointwise 64->128": ["pointwise", "pointwise", "full_window"],
-    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["k_blocked"],
-    "dilated 3x3 d2": ["row_blocked", "row_blocked", "k_blocked"],
+    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["channel_major"],
+    "dilated 3x3 d2": ["row_blocked", "row_blocked", "channel_major"],
     # 1-D calls go through the table as 2-D calls of height 1
-    "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "definition"],
+    "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "channel_major"],
     # 3-D calls take the 3-D table (PATHS_3D); the weight gradient's kernel is deeper than its
     # output, so it is the definition
     "video 3-D 3->16 8x32² k3": ["flat_gemm_3d", "flat_shift_3d", "definition"],
@@ -126,7 +128,7 @@ CASES = [
     ("pointwise", _conv(n=2, h=5, w=6, cin=7, cout=9, k=(1, 1), groups=1)),
     ("definition", _conv(n=2, h=5, w=6, cin=7, cout=9, k=(1, 1), groups=1, lo=(1, 0))),
     ("full_window", _conv(n=3, h=4, w=4, cin=16, cout=5, k=(4, 4), groups=1)),      # kh·kw = C
-    ("definition", _conv(n=3, h=4, w=4, cin=17, cout=5, k=(4, 4), groups=1)),       # kh·kw < C
+    ("channel_major", _conv(n=3, h=4, w=4, cin=17, cout=5, k=(4, 4), groups=1)),    # kh·kw < C
     # _DOT_MAX_WASTE: the padded input at most 8 times the kernel
     ("flat_dots", _conv(n=2, h=8, w=16, cin=4, cout=4, k=(8, 2), groups=2, stride=(1, 2))),
     ("strided_taps", _conv(n=2, h=8, w=17, cin=4, cout=4, k=(8, 2), groups=2, stride=(1, 2))),
@@ -139,13 +141,18 @@ CASES = [
     ("definition", _conv(n=2, h=6, w=7, cin=17, cout=16, k=(3, 3), groups=1)),
     ("definition", _conv(n=2, h=6, w=7, cin=16, cout=17, k=(3, 3), groups=1)),
     # _MIN_ROWS and _BLOCK for k_blocked: under 512 output pixels, over 2^20 im2col elements
-    ("k_blocked", _conv(n=1, h=41, w=28, cin=15, cout=3, k=(24, 21), groups=1)),    # 1.09·2^20
-    ("definition", _conv(n=1, h=41, w=28, cin=14, cout=3, k=(24, 21), groups=1)),   # 0.97·2^20
+    ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1)),      # 1.03·2^20
+    ("definition", _conv(n=1, h=14, w=80, cin=32, cout=5, k=(8, 8), groups=1)),     # 0.998·2^20
     ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1)),      # 7·73 = 511
     ("definition", _conv(n=1, h=15, w=71, cin=33, cout=5, k=(8, 8), groups=1)),     # 8·64 = 512
-    # ... or any output size when the kernel is larger than the output (a weight gradient)
-    ("k_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),    # 256 > 125
+    # a kernel larger than its output (a weight gradient): channel_major while one channel's
+    # im2col block (N·Ho·Wo·kh·kw) fits _BLOCK, k_blocked beyond, whatever the output size
+    ("channel_major", _conv(n=32, h=20, w=40, cin=2, cout=8, k=(16, 16), groups=1)),  # 0.98·2^20
+    ("k_blocked", _conv(n=33, h=20, w=40, cin=2, cout=8, k=(16, 16), groups=1)),      # 1.01·2^20
+    ("channel_major", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),  # 256 > 125
     ("row_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(12, 16), groups=1)),  # 192 < 225
+    ("channel_major", _conv(n=1, h=41, w=28, cin=14, cout=3, k=(24, 21), groups=1)),  # 504 > 144
+    ("flat_dots", _conv(n=1, h=41, w=28, cin=14, cout=4, k=(24, 21), groups=2)),   # grouped
     # _BLOCK and _MIN_ROWS for row blocks: more than one block, each of at least 512 rows
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),    # 2 blocks
     ("definition", _conv(n=7, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),     # 1 block
@@ -178,7 +185,10 @@ def test_row_blocks_cover_the_output_once():
 # -- each path computes the definition ------------------------------------------------------
 
 def _arrays(kw, rng):
-    x = rng.standard_normal((kw["n"], kw["h"], kw["w"], kw["cin"]))
+    if kw.get("memory") == "cnhw":
+        x = rng.standard_normal((kw["cin"], kw["n"], kw["h"], kw["w"])).transpose(1, 2, 3, 0)
+    else:
+        x = rng.standard_normal((kw["n"], kw["h"], kw["w"], kw["cin"]))
     w = rng.standard_normal((kw["cout"],) + kw["k"] + (kw["cin"] // kw["groups"],))
     return x, w
 
@@ -223,15 +233,18 @@ PATH_CASES = [
                        dilation=(2, 1)), False),
     ("strided_taps", _conv(n=2, h=9, w=7, cin=6, cout=2, k=(2, 2), groups=2, stride=(3, 2),
                           lo=(1, 0), hi=(0, 2)), True),
-    ("k_blocked", _conv(n=1, h=41, w=28, cin=16, cout=3, k=(24, 21), groups=1, lo=(1, 0),
-                       hi=(0, 2)), False),
+    ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1), False),
+    ("channel_major", _conv(n=1, h=41, w=28, cin=16, cout=3, k=(24, 21), groups=1, lo=(1, 0),
+                           hi=(0, 2), memory="cnhw"), False),
+    ("channel_major", _conv(n=4, h=9, w=11, cin=5, cout=3, k=(4, 6), groups=1, stride=(2, 1),
+                           dilation=(1, 2), lo=(1, 0), hi=(0, 2), memory="cnhw"), True),
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1, lo=(1, 0),
                          hi=(0, 2)), True),
     ("row_blocked", _conv(n=4, h=30, w=30, cin=51, cout=12, k=(3, 3), groups=3, dilation=(2, 1)),
      False),
     ("flat_shift", _conv(n=2, h=9, w=10, cin=32, cout=2, k=(3, 2), groups=1, lo=(1, 0),
                         hi=(0, 2), dilation=(2, 1)), True),
-    ("k_blocked", _conv(n=5, h=20, w=40, cin=8, cout=4, k=(16, 16), groups=1, lo=(1, 0),
+    ("k_blocked", _conv(n=33, h=20, w=40, cin=2, cout=4, k=(16, 16), groups=1, lo=(1, 0),
                        hi=(0, 2)), False),
 ]
 
@@ -339,6 +352,31 @@ def test_paths_with_forced_blocks_agree_with_reference(numpy_backend, monkeypatc
         y = nb.conv(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), (1, 1), lo, hi, d,
                       (2, 2), groups, True)
         np.testing.assert_allclose(y.transpose(0, 3, 1, 2), y_ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("per_block", [None, 2, 1])
+def test_channel_major_reads_channel_outermost_memory_only(numpy_backend, monkeypatch,
+                                                           per_block):
+    """The weight-gradient path: on a view of (C, N, H, W) memory (what the autograd passes)
+    it computes the definition, whole or a block of ``per_block`` channels at a time (the last
+    block short); on any other layout it declines and the next path computes."""
+    kw = _conv(n=2, h=12, w=11, cin=5, cout=3, k=(5, 7), groups=1, stride=(1, 2),
+               dilation=(2, 1), lo=(1, 0), hi=(0, 2))
+    geo = _geometry(**kw)
+    assert _taken(geo) == "channel_major"
+    if per_block is not None:
+        monkeypatch.setattr(P, "_BLOCK", geo.rows * geo.kh * geo.kw * per_block)
+    x, w = _arrays({**kw, "memory": "cnhw"}, np.random.default_rng(7))
+    opts = _options(kw)
+    y_def = _definition(x, w, opts, False, monkeypatch)
+    y = P._channel_major(x, w, geo)
+    assert y is not None
+    np.testing.assert_allclose(y, y_def, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y, _reference(x, w, opts, False), rtol=1e-10, atol=1e-10)
+    for other in (np.ascontiguousarray(x), x.transpose(0, 3, 1, 2).copy().transpose(0, 2, 3, 1)):
+        assert P._channel_major(other, w, geo) is None
+        np.testing.assert_allclose(nb.conv(other, w, *opts, False), y_def, rtol=1e-10,
+                                   atol=1e-10)
 
 
 def test_flat_products_decline_nonfinite_inputs(numpy_backend):
