@@ -97,11 +97,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., in) @ weight (out, in).T + bias (out,); in the autocast dtype under
     ``lucid.autocast``."""
     x, weight, bias = precision.cast("linear", x, weight, bias)
-    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+    xs, ws = x.data.shape, weight.data.shape       # (the arrays' own shapes: read once)
+    if len(ws) != 2 or not xs or xs[-1] != ws[-1]:
         raise ValueError(f"linear: input features {x.shape[-1] if x.ndim else None} (shape "
                          f"{x.shape}) do not match weight {weight.shape} (out, in)")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if bias is not None and tuple(bias.data.shape) != (ws[0],):
+        raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bias.shape}")
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return apply(L.Linear, *promote(*inputs))
 
