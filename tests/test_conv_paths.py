@@ -58,7 +58,7 @@ BENCH_PATHS = {
     "depthwise 64 g64": ["flat_taps", "flat_taps", "flat_dots"],
     "grouped g4 64->64": ["flat_gemm", "flat_gemm", "flat_dots"],
     "pointwise 64->128": ["pointwise", "pointwise", "full_window"],
-    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["channel_major"],
+    "strided 5x5 s2": ["row_blocked", "stride_phases"] + ["row_blocked"] * 4 + ["k_blocked"],
     "dilated 3x3 d2": ["row_blocked", "row_blocked", "channel_major"],
     # 1-D calls go through the table as 2-D calls of height 1
     "eeg 1-D 8->16 L512 k64": ["flat_gemm", "flat_gemm", "channel_major"],
@@ -145,14 +145,22 @@ CASES = [
     ("definition", _conv(n=1, h=14, w=80, cin=32, cout=5, k=(8, 8), groups=1)),     # 0.998·2^20
     ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1)),      # 7·73 = 511
     ("definition", _conv(n=1, h=15, w=71, cin=33, cout=5, k=(8, 8), groups=1)),     # 8·64 = 512
-    # a kernel larger than its output (a weight gradient): channel_major while one channel's
-    # im2col block (N·Ho·Wo·kh·kw) fits _BLOCK, k_blocked beyond, whatever the output size
-    ("channel_major", _conv(n=32, h=20, w=40, cin=2, cout=8, k=(16, 16), groups=1)),  # 0.98·2^20
-    ("k_blocked", _conv(n=33, h=20, w=40, cin=2, cout=8, k=(16, 16), groups=1)),      # 1.01·2^20
-    ("channel_major", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),  # 256 > 125
+    # ... or any output size when the kernel is larger than the output (a weight gradient)
+    ("k_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(16, 16), groups=1)),    # 256 > 125
     ("row_blocked", _conv(n=5, h=20, w=40, cin=32, cout=8, k=(12, 16), groups=1)),  # 192 < 225
-    ("channel_major", _conv(n=1, h=41, w=28, cin=14, cout=3, k=(24, 21), groups=1)),  # 504 > 144
+    # channel_major, a kernel larger than its output, ungrouped: long window rows (a kernel of
+    # one row, or rows of _CM_LONG_ROW) or at most _CM_ROWS_PER_OUT GEMM rows per output
+    # channel; one channel's im2col block (N·Ho·Wo·kh·kw) within _BLOCK
+    ("channel_major", _conv(n=8, h=1, w=70, cin=16, cout=4, k=(1, 60), groups=1)),   # kh = 1
+    ("definition", _conv(n=8, h=2, w=70, cin=16, cout=4, k=(2, 60), groups=1)),      # kh = 2
+    ("channel_major", _conv(n=8, h=2, w=74, cin=16, cout=4, k=(2, 64), groups=1)),   # kw = 64
+    ("definition", _conv(n=8, h=2, w=73, cin=16, cout=4, k=(2, 63), groups=1)),      # kw = 63
+    ("channel_major", _conv(n=4, h=6, w=6, cin=8, cout=8, k=(4, 4), groups=1)),      # 36 ≤ 5·8
+    ("definition", _conv(n=4, h=6, w=6, cin=8, cout=7, k=(4, 4), groups=1)),         # 36 > 5·7
+    ("channel_major", _conv(n=1, h=41, w=28, cin=14, cout=29, k=(24, 21), groups=1)),  # 504 > 144
     ("flat_dots", _conv(n=1, h=41, w=28, cin=14, cout=4, k=(24, 21), groups=2)),   # grouped
+    ("channel_major", _conv(n=129, h=1, w=180, cin=2, cout=4, k=(1, 100), groups=1)),  # 0.997·2^20
+    ("row_blocked", _conv(n=130, h=1, w=180, cin=2, cout=4, k=(1, 100), groups=1)),    # 1.004·2^20
     # _BLOCK and _MIN_ROWS for row blocks: more than one block, each of at least 512 rows
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),    # 2 blocks
     ("definition", _conv(n=7, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),     # 1 block
@@ -234,10 +242,12 @@ PATH_CASES = [
     ("strided_taps", _conv(n=2, h=9, w=7, cin=6, cout=2, k=(2, 2), groups=2, stride=(3, 2),
                           lo=(1, 0), hi=(0, 2)), True),
     ("k_blocked", _conv(n=1, h=14, w=80, cin=33, cout=5, k=(8, 8), groups=1), False),
-    ("channel_major", _conv(n=1, h=41, w=28, cin=16, cout=3, k=(24, 21), groups=1, lo=(1, 0),
+    ("channel_major", _conv(n=1, h=41, w=28, cin=16, cout=40, k=(24, 21), groups=1, lo=(1, 0),
                            hi=(0, 2), memory="cnhw"), False),
-    ("channel_major", _conv(n=4, h=9, w=11, cin=5, cout=3, k=(4, 6), groups=1, stride=(2, 1),
+    ("channel_major", _conv(n=4, h=9, w=11, cin=5, cout=12, k=(4, 6), groups=1, stride=(2, 1),
                            dilation=(1, 2), lo=(1, 0), hi=(0, 2), memory="cnhw"), True),
+    ("channel_major", _conv(n=3, h=1, w=30, cin=4, cout=2, k=(1, 20), groups=1, lo=(0, 2),
+                           hi=(0, 1), dilation=(1, 1), memory="cnhw"), True),
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1, lo=(1, 0),
                          hi=(0, 2)), True),
     ("row_blocked", _conv(n=4, h=30, w=30, cin=51, cout=12, k=(3, 3), groups=3, dilation=(2, 1)),
@@ -360,7 +370,7 @@ def test_channel_major_reads_channel_outermost_memory_only(numpy_backend, monkey
     """The weight-gradient path: on a view of (C, N, H, W) memory (what the autograd passes)
     it computes the definition, whole or a block of ``per_block`` channels at a time (the last
     block short); on any other layout it declines and the next path computes."""
-    kw = _conv(n=2, h=12, w=11, cin=5, cout=3, k=(5, 7), groups=1, stride=(1, 2),
+    kw = _conv(n=2, h=12, w=11, cin=5, cout=8, k=(5, 7), groups=1, stride=(1, 2),
                dilation=(2, 1), lo=(1, 0), hi=(0, 2))
     geo = _geometry(**kw)
     assert _taken(geo) == "channel_major"

@@ -47,6 +47,8 @@ _TAPS_MAX_CG = 4        # grouped convs with at most this many input channels pe
 _FLAT_GEMM_MAX = 16     # channel-major im2col with at most this many in and out channels per group
 _DOT_MAX_WASTE = 8      # flat_dots when the padded input is at most this many times the kernel
 _SHIFT_MAX = 1 << 20    # flat_shift(_3d): taps·O·reach at most this (its buffer is about 5x that)
+_CM_LONG_ROW = 64       # channel_major: kernel rows at least this long are contiguous enough, or
+_CM_ROWS_PER_OUT = 5    # ... at most this many GEMM rows per output channel (see _channel_major)
 
 
 def _pair(v: tuple | list) -> Pair:
@@ -334,10 +336,16 @@ def _channel_major(x, w, geo):
     images as channels, so its channel axis is outermost in memory, and w (O, kh, kw, C) the
     output gradient seen the same way. The definition's im2col, ordered (kh, kw, C), gathers
     single values an image apart; ordered (C, kh, kw) every window row is a contiguous run of
-    that memory. A cache-sized block of channels at a time (the partial GEMMs add up); declines
-    (None) an x laid out otherwise. The table takes it only where one channel's block fits in
-    the cache (``_BLOCK``); beyond, ``k_blocked`` splits the kernel rows (Bayar's 256² k5
-    weight gradient: 44 ms there, 68 ms here)."""
+    that memory, and the weight matrix (C, kh, kw, O) is read from w in its own memory order
+    (the (kh, kw, C) order gathers it an image apart too). A cache-sized block of channels at a
+    time (the partial GEMMs add up); declines (None) an x laid out otherwise.
+
+    The price is im2col runs of kw values where the NHWC order copies kw·C at a stretch after
+    one transposing pad: it pays where rows are long (kh = 1, kw >= ``_CM_LONG_ROW``) or the
+    GEMM has few rows per output channel (``_CM_ROWS_PER_OUT``), so the weight side
+    dominates; the table gives it those calls whose one-channel block fits the cache
+    (``_BLOCK``), ``k_blocked`` the rest (Bayar's 256² k5 weight gradient: 44 ms there, 68 ms
+    here; the demo net's 5x5 one 2.6 ms there, 3.4 ms here)."""
     b, h, wd, c = x.shape
     o, kh, kw = geo.o, geo.kh, geo.kw
     ho, wo = geo.ho, geo.wo
@@ -460,21 +468,27 @@ PATHS: tuple[Path, ...] = (
          "the definition): one einsum per channel over the window view"),
     Path("channel_major",
          lambda g: (g.undilated and g.groups == 1 and g.kh * g.kw > g.ho * g.wo
-                    and g.rows * g.kh * g.kw <= _BLOCK),
+                    and g.rows * g.kh * g.kw <= _BLOCK
+                    and (g.kh == 1 or g.kw >= _CM_LONG_ROW
+                         or g.rows <= _CM_ROWS_PER_OUT * g.o)),
          _channel_major,
-         "weight gradients whose one-channel im2col block fits _BLOCK: the digits CNN's "
-         "(64 images of 8x8; 1 -> 16 channels 3.3x the definition, 16 -> 32 1.3-1.5x), the EEG "
-         "nets' temporal convs (eeg 1-D 2.3x the definition, an EEGNet 1x64 conv 2.0x), the "
-         "demo net's 7x7/2 conv (1.25x k_blocked), and 'mid', 'strided', 'dilated' (as fast "
-         "as k_blocked): im2col in (C, kh, kw) order, contiguous window rows of the input's "
-         "memory; declines an x whose channel axis is not outermost"),
+         "weight gradients whose one-channel im2col block fits _BLOCK and whose window rows "
+         "are long (a kernel of one row, or rows of 64 or more: the EEG nets' temporal and "
+         "spatial convs, eeg 1-D 2.2x the definition, an EEGNet 1x64 conv 2.1x k_blocked, "
+         "ShallowConvNet's 1.2x) or whose GEMM has few rows per output channel (the digits "
+         "CNN's: 1 -> 16 3x, 16 -> 32 1.3x the definition; 'mid', 'dilated' as fast as "
+         "k_blocked): im2col in (C, kh, kw) order, contiguous window rows of the input's "
+         "memory, and the output gradient read in its own order. The demo net's 5x5..7x7 "
+         "wgrads (rows of 12-48, many rows per output) are 1.05-1.35x faster through "
+         "k_blocked's long NHWC runs. Declines an x whose channel axis is not outermost"),
     Path("k_blocked",
          lambda g: (g.undilated and g.kh > 1 and g.rows * g.groups * g.k > _BLOCK
                     and (g.rows < _MIN_ROWS or g.kh * g.kw > g.ho * g.wo)),
          _k_blocked,
-         "weight gradients too large for channel_major's blocks: 'bayar' (1.5x the "
-         "definition) and MISLnet's conv2 (96 -> 64, 1.35x); and few output pixels over a "
-         "long reduction: the im2col copy in cache-sized kernel-row blocks"),
+         "weight gradients that channel_major leaves: 'bayar' (1.5x the definition), "
+         "'strided' (1.5x), the demo net's, MISLnet's conv2 (96 -> 64, 1.35x); and few "
+         "output pixels over a long reduction: the im2col copy in cache-sized kernel-row "
+         "blocks"),
     Path("row_blocked",
          lambda g: g.undilated and g.kh * g.kw > 1 and len(_row_blocks(g)) > 1,
          _row_blocked,
