@@ -387,6 +387,15 @@ def test_channel_major_reads_channel_outermost_memory_only(numpy_backend, monkey
         assert P._channel_major(other, w, geo) is None
         np.testing.assert_allclose(nb.conv(other, w, *opts, False), y_def, rtol=1e-10,
                                    atol=1e-10)
+    # one input channel (a first layer's weight gradient): the batch axis has size 1, and its
+    # stride says nothing about the memory order
+    x1 = np.ascontiguousarray(x[:1].transpose(3, 0, 1, 2)).transpose(1, 2, 3, 0)
+    x1 = np.lib.stride_tricks.as_strided(x1, x1.shape, (10**6,) + x1.strides[1:])
+    geo1 = P.Geometry.of(x1.shape, w.shape, *opts[:5], 1)
+    y1 = P._channel_major(x1, w, geo1)
+    assert y1 is not None
+    np.testing.assert_allclose(y1, _definition(x1, w, opts, False, monkeypatch), rtol=1e-10,
+                               atol=1e-10)
 
 
 def test_flat_products_decline_nonfinite_inputs(numpy_backend):

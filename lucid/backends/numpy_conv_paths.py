@@ -349,7 +349,8 @@ def _channel_major(x, w, geo):
     b, h, wd, c = x.shape
     o, kh, kw = geo.o, geo.kh, geo.kw
     ho, wo = geo.ho, geo.wo
-    if x.strides[3] < _max(x.strides[:3]):
+    # (a size-1 axis has any stride: only the others tell the memory order)
+    if c > 1 and any(n > 1 and st > x.strides[3] for n, st in zip(x.shape[:3], x.strides[:3])):
         return None
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     th, tw = geo.pad_lo
