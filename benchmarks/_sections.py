@@ -99,8 +99,11 @@ TRAIN_NOTES = (
     "- torch and mlx.nn models are translated from the lucid net (`_translate.py`): same "
     "layer shapes, own initialisation; mlx.nn convs take NHWC input. Train mode "
     "(BatchNorm batch statistics, Dropout active). Same batch every step, no data "
-    "loading. Eager MLX steps end in `mx.eval` of parameters, buffers, optimizer state "
-    "and loss; compiled ones evaluate the state and loss they return.")
+    "loading. Eager mlx.nn steps end in `mx.eval` of parameters, buffers, optimizer state "
+    "and loss; lucid's eager step in its optimizer's step, which evaluates the same (the "
+    "parameters, their state, the buffers written in place and the loss of the last "
+    "backward) in one sync, as a lucid user's loop does; compiled steps evaluate the state "
+    "and loss they return.")
 
 
 # -- 2. conv workloads -----------------------------------------------------------------------
