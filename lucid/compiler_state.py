@@ -230,6 +230,8 @@ def _grad_key(tensors: list[Tensor]) -> tuple:
 
 
 _lr_arrays: dict[tuple[str, float], Any] = {}
+# the input hyper-parameters in the order a call passes them (lr first, as before)
+_INPUT_ORDER = ("lr",) + tuple(sorted(INPUT_HYPERPARAMETERS - {"lr"}))
 _ABSENT = object()                  # a group without that input hyper-parameter
 
 
@@ -238,8 +240,6 @@ def _plain(v: Any) -> bool:
     if isinstance(v, (tuple, list)):
         return all(type(x) in (int, float, bool) for x in v)
     return v is _ABSENT or type(v) in (int, float, bool)
-# the input hyper-parameters in the order a call passes them (lr first, as before)
-_INPUT_ORDER = ("lr",) + tuple(sorted(INPUT_HYPERPARAMETERS - {"lr"}))
 
 
 def _zero_pattern(name: str, value: Any) -> Any:
@@ -313,8 +313,7 @@ class _Writer:
         self.same = False                       # known after the first write
 
     def write(self, arrays: list) -> None:
-        st = self.st
-        tensors = st.tensors
+        tensors = self.st.tensors
         n = len(tensors)
         if self.same:
             for t, a in zip(tensors, arrays):
