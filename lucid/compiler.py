@@ -127,12 +127,13 @@ class Compiled:
             st = self._resolved = _State(self.state)
             self._resolved_at = structure.version()
             ids = self._layout_ids
-            st.key_id = ids.get(st.key)
-            if st.key_id is None:
+            known = ids.get(st.key)
+            if known is None:
                 if len(ids) >= 4 * MAX_TRACES:      # forgotten layouts only cost a new trace:
                     ids.clear()                     # ids are never reused
-                st.key_id = ids[st.key] = self._next_layout_id
+                known = ids[st.key] = self._next_layout_id
                 self._next_layout_id += 1
+            st.key_id = known
         return st
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
