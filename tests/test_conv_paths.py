@@ -15,6 +15,7 @@ import lucid
 import lucid.nn.functional as F
 from lucid.backends import numpy_backend as nb
 from lucid.backends import numpy_conv_flat as flat
+from lucid.backends import numpy_conv_im2col as im2col
 from lucid.backends import numpy_conv_paths as P
 from lucid.backends import numpy_conv_paths3d as P3
 
@@ -182,7 +183,7 @@ def test_case_takes_its_path(expected, kw):
 
 def test_row_blocks_cover_the_output_once():
     geo = _geometry(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)
-    blocks = P._row_blocks(geo)
+    blocks = im2col.row_blocks(geo)
     assert len(blocks) == 2
     cover = np.zeros((geo.n, geo.ho), dtype=int)
     for b0, b1, r0, r1 in blocks:
@@ -331,8 +332,8 @@ def test_paths_with_forced_blocks_agree_with_reference(numpy_backend, monkeypatc
     size: row bands, whole-image blocks, one block) or by kernel rows, channel-major im2col in
     column blocks, flat-plane taps in channel blocks (the last one short), flat-plane products
     in group blocks — and the stride phases, on inputs larger than the grid's."""
-    monkeypatch.setattr(P, "_BLOCK", block)
-    monkeypatch.setattr(P, "_MIN_ROWS", min_rows)
+    monkeypatch.setattr(im2col, "_BLOCK", block)
+    monkeypatch.setattr(im2col, "_MIN_ROWS", min_rows)
     for name in ("_COL_BLOCK", "_TAP_BLOCK", "_DOT_BLOCK"):
         monkeypatch.setattr(flat, name, block)
     rng = np.random.default_rng(11)
@@ -375,16 +376,16 @@ def test_channel_major_reads_channel_outermost_memory_only(numpy_backend, monkey
     geo = _geometry(**kw)
     assert _taken(geo) == "channel_major"
     if per_block is not None:
-        monkeypatch.setattr(P, "_BLOCK", geo.rows * geo.kh * geo.kw * per_block)
+        monkeypatch.setattr(im2col, "_BLOCK", geo.rows * geo.kh * geo.kw * per_block)
     x, w = _arrays({**kw, "memory": "cnhw"}, np.random.default_rng(7))
     opts = _options(kw)
     y_def = _definition(x, w, opts, False, monkeypatch)
-    y = P._channel_major(x, w, geo)
+    y = im2col.channel_major(x, w, geo)
     assert y is not None
     np.testing.assert_allclose(y, y_def, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(y, _reference(x, w, opts, False), rtol=1e-10, atol=1e-10)
     for other in (np.ascontiguousarray(x), x.transpose(0, 3, 1, 2).copy().transpose(0, 2, 3, 1)):
-        assert P._channel_major(other, w, geo) is None
+        assert im2col.channel_major(other, w, geo) is None
         np.testing.assert_allclose(nb.conv(other, w, *opts, False), y_def, rtol=1e-10,
                                    atol=1e-10)
     # one input channel (a first layer's weight gradient): the batch axis has size 1, and its
@@ -392,7 +393,7 @@ def test_channel_major_reads_channel_outermost_memory_only(numpy_backend, monkey
     x1 = np.ascontiguousarray(x[:1].transpose(3, 0, 1, 2)).transpose(1, 2, 3, 0)
     x1 = np.lib.stride_tricks.as_strided(x1, x1.shape, (10**6,) + x1.strides[1:])
     geo1 = P.Geometry.of(x1.shape, w.shape, *opts[:5], 1)
-    y1 = P._channel_major(x1, w, geo1)
+    y1 = im2col.channel_major(x1, w, geo1)
     assert y1 is not None
     np.testing.assert_allclose(y1, _definition(x1, w, opts, False, monkeypatch), rtol=1e-10,
                                atol=1e-10)
