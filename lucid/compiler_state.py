@@ -308,7 +308,8 @@ class _Writer:
         with_grad, entries = layout
         self.st = st
         self.grad_tensors = [st.tensors[i] for i in with_grad]
-        self.no_grad = [t for i, t in enumerate(st.tensors) if i not in set(with_grad)]
+        has = set(with_grad)
+        self.no_grad = [t for i, t in enumerate(st.tensors) if i not in has]
         self.entries = [(st.optimizers[oi], p, k, number) for oi, p, k, number in entries]
         self.same = False                       # known after the first write
 
