@@ -166,13 +166,16 @@ class Tensor(TensorMethods):
         self._ready = True
         return out
 
-    def _host_values(self) -> Any:
-        """The values as a NumPy array when reading them forces no evaluation (an eager backend,
-        or data made from host values), else None. Checks of indices and class targets use
-        this, so that they never make a lazy backend compute."""
-        if not self._be.lazy:
-            return self.data
-        return self._be.to_numpy(self.data) if self._ready else None
+    def _host_values(self, as_list: bool = False) -> Any:
+        """The values as a NumPy array (``as_list``: a nested Python list, the array's own
+        ``tolist()``, cheaper for a few values) when reading them forces no evaluation (an
+        eager backend, or data made from host values), else None. Checks of indices and class
+        targets use this, so that they never make a lazy backend compute."""
+        if self._be.lazy and not self._ready:
+            return None
+        if as_list:
+            return self.data.tolist()
+        return self.data if not self._be.lazy else self._be.to_numpy(self.data)
 
     def item(self) -> builtins.float | int | bool:
         tracing.forbid_host_read("item()")

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lucid
 import lucid.nn.functional as F
@@ -188,6 +190,42 @@ def test_class_targets_outside_range_raise(backend, target, bad, loss):
     with pytest.raises(IndexError, match=f"Target {bad}"):
         fn(x, np.array(target))
     assert x.grad is None
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_class_target_check_lists_and_arrays_agree(backend, data):
+    """The target check reads up to _LIST_CHECK targets as a Python list, more as a NumPy
+    array: both forms raise on the same targets, naming the same one, and count the same
+    ignored rows (the loss equals a direct NumPy reference)."""
+    from lucid.nn.functional import loss as loss_mod
+    c = data.draw(st.integers(1, 4))
+    ignore = data.draw(st.sampled_from([-100, -1, 0, c - 1, c]))
+    y = np.array(data.draw(st.lists(st.integers(-2, c + 1), min_size=0, max_size=7)), np.int64)
+    x = np.random.default_rng(len(y)).standard_normal((len(y), c))
+    kept = y != ignore
+    out_of_range = kept & ((y < 0) | (y >= c))
+    results = []
+    for limit in (0, 10_000):                        # always an array / always a list
+        old, loss_mod._LIST_CHECK = loss_mod._LIST_CHECK, limit
+        try:
+            results.append(F.cross_entropy(lucid.tensor(x), lucid.tensor(y),
+                                           ignore_index=ignore, reduction="sum").item())
+        except IndexError as e:
+            results.append(str(e))
+        finally:
+            loss_mod._LIST_CHECK = old
+    assert results[0] == results[1]
+    if out_of_range.any():
+        bad = y[out_of_range]
+        worst = bad.min() if bad.min() < 0 else bad.max()
+        assert results[0].startswith(f"Target {worst} is out of bounds")
+    else:
+        z = x - x.max(axis=1, keepdims=True) if len(y) else x
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        ref = -sum(logp[i, t] for i, t in enumerate(y) if t != ignore)
+        np.testing.assert_allclose(results[0], ref, rtol=1e-5, atol=1e-6)
 
 
 def test_lazy_targets_give_nan_not_a_finite_loss(mlx_only):

@@ -120,14 +120,15 @@ _HALF = frozenset({mx.float16, mx.bfloat16})
 
 
 def sum(x, axis=None, keepdims=False):
-    if x.size == 0:
+    size = x.size
+    if size == 0:
         # MLX's CPU reduction of an empty array can hang (seen on 0.32: its loop then reads
         # uninitialised strides). The sum of nothing is 0, shaped as the reduction would be.
         return mx.zeros(_reduced_shape(x, axis, keepdims), dtype=x.dtype)
     if x.dtype in _HALF:
         # half precision accumulates in float32 and rounds once: the NumPy backend's rule
         return sum(x.astype(mx.float32), axis, keepdims).astype(x.dtype)
-    if x.dtype in _FLOATING:
+    if size > SUM_BLOCK and x.dtype in _FLOATING:    # (no reduction of fewer values is staged)
         axes = _axes_of(x, axis)
         count = 1
         for a in axes:

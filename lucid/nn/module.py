@@ -118,7 +118,10 @@ class Module:
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
-        for store in ("_parameters", "_buffers", "_modules"):
+        params = d.get("_parameters")            # the most read, so looked up first, directly
+        if params is not None and name in params:
+            return params[name]
+        for store in ("_buffers", "_modules"):
             if store in d and name in d[store]:
                 return d[store][name]
         plist = _parametrization(self, name)
