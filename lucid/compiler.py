@@ -235,11 +235,16 @@ class _Trace:
         self._call: tuple | None = None
         self.grad_key: tuple | None = None      # which gradients a call leaves behind
         self._writer: _Writer | None = None     # writes back into the state it was made for
+        self._stream: tuple = ()                # the random stream's arrays of the last call
 
     def run(self, st: _State, leaves: list[Tensor]) -> Any:
         be = self.be
         state = st.arrays(be)
-        inputs = state + list(random.stream_arrays(be)) + [t.data for t in leaves]
+        if self.layout is None or self.drawn:
+            self._stream = random.stream_arrays(be)
+        # (a trace that draws nothing never reads the stream: its first arrays serve, and no
+        # position array is made per call)
+        inputs = state + list(self._stream) + [t.data for t in leaves]
         snap = st.snapshot() if self.layout is None else None     # the first call traces
         self._call = (st, leaves, len(state))
         try:

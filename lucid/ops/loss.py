@@ -30,12 +30,13 @@ def _targets(be, target, c: int, dtype: str, smoothing: float, ignore_index: int
 
 
 class ClassLoss(Function):
-    """loss_i = -Σ_c q_ic · logp_ic for x (N, C): logits (``from_logits``, logp = log_softmax(x))
+    """loss_i = -Σ_c q_ic · logp_ic for x (N, C) and integer targets (N,) (an input without a
+    gradient, as in PyTorch): x logits (``from_logits``, logp = log_softmax(x))
     or log-probabilities. Reduced as ``reduction`` ("none" -> (N,), "sum", "mean" divided by
     ``count``, the counted rows); ``bad`` (N,) marks targets known to be out of range only as
     a lazy graph: their loss is NaN."""
 
-    def forward(self, x, target=None, smoothing=0.0, ignore_index=None, reduction="mean",
+    def forward(self, x, target, smoothing=0.0, ignore_index=None, reduction="mean",
                 count=None, bad=None, from_logits=True):
         be = self.be
         dtype = be.dtype_name(x)
@@ -82,10 +83,10 @@ class ClassLoss(Function):
         else:                                            # ignored rows: 0
             d = be.subtract(be.multiply(p, keep), q)
         if self.reduction == "none":
-            return be.multiply(d, be.reshape(g, (g.shape[0], 1)))
+            return be.multiply(d, be.reshape(g, (g.shape[0], 1))), None
         if self.reduction == "mean":
             g = be.divide(g, self.count)
-        return be.multiply(d, g)
+        return be.multiply(d, g), None                   # (the targets: no gradient)
 
 
 class BinaryCrossEntropy(Function):

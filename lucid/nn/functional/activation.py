@@ -103,8 +103,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"{x.shape}) do not match weight {weight.shape} (out, in)")
     if bias is not None and tuple(bias.data.shape) != (ws[0],):
         raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bias.shape}")
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return apply(L.Linear, *promote(*inputs))
+    if bias is None:
+        return apply(L.Linear, *promote(x, weight))
+    if x.data.dtype == weight.data.dtype == bias.data.dtype:    # the usual case, inline
+        return apply(L.Linear, x, weight, bias)
+    return apply(L.Linear, *promote(x, weight, bias))
 
 
 def check_dropout_p(p: float) -> float:

@@ -67,7 +67,7 @@ def _class_nll(logp: Tensor, target: object, ignore_index: int, label_smoothing:
         ignored = kept != n
         if ignored:
             count = float(kept)
-    return apply(Fn.ClassLoss, logp, target=target, smoothing=label_smoothing,
+    return apply(Fn.ClassLoss, logp, target, smoothing=label_smoothing,
                  ignore_index=ignore_index if ignored else None, reduction=reduction,
                  count=count, bad=bad, from_logits=from_logits)
 
