@@ -155,17 +155,23 @@ def _block_of(n: int) -> int:
 
 
 def _staged_sum(x, axes, keepdims):
-    """The sum over ``axes`` as a sequence of short reductions: one reduced axis at a time,
-    the innermost first (a contiguous row reduction), and an axis longer than SUM_BLOCK split
-    into blocks that are summed, then their sums summed, until one value is left. Each value
-    passes through sums of at most SUM_BLOCK terms, so the rounding error grows with the
-    number of stages (about log_SUM_BLOCK of the count), not with the count itself."""
-    for a in reversed(axes):
-        while x.shape[a] > 1:
+    """The sum over ``axes`` as a sequence of short reductions, the innermost axes first: each
+    stage sums a group of reduced axes holding at most SUM_BLOCK values per output in all (a
+    conv output's (H, W) at once), and an axis longer than SUM_BLOCK is split into blocks that
+    are summed, then their sums summed. Each value passes through sums of at most SUM_BLOCK
+    terms, so the rounding error grows with the number of stages (about log_SUM_BLOCK of the
+    count), not with the count itself.
+
+    x is made row-major first (free when it already is): a stage over the innermost axis of a
+    transposed view — an NCHW view of a conv's NHWC output, as every BatchNorm after a conv
+    sums — read its memory at stride C, and took 2x MLX's own reduction of the view (1.09 vs
+    0.54 ms over (0, 2, 3) of a (64, 32, 8, 8) view, 0.15 ms from the copy)."""
+    x = _row_major(x)
+    pending = list(reversed(axes))                  # innermost first
+    while pending:
+        a = pending[0]
+        while x.shape[a] > SUM_BLOCK:
             n = x.shape[a]
-            if n <= SUM_BLOCK:
-                x = mx.sum(x, axis=a, keepdims=True)
-                break
             b = _block_of(n)
             if n % b:                       # zeros add nothing: pad to whole blocks
                 widths = [(0, 0)] * x.ndim
@@ -173,6 +179,14 @@ def _staged_sum(x, axes, keepdims):
                 x = mx.pad(x, widths)
                 n = x.shape[a]
             x = mx.sum(mx.unflatten(x, a, (n // b, b)), axis=a + 1)
+        group, count = [], 1
+        for b in pending:
+            if count * x.shape[b] > SUM_BLOCK:
+                break
+            group.append(b)
+            count *= x.shape[b]
+        x = mx.sum(x, axis=tuple(group), keepdims=True)
+        pending = pending[len(group):]
     # Every reduced axis now has length 1. unflatten and squeeze name no other axis's length,
     # so that a shapeless mx.export_function replays them at another batch size.
     return x if keepdims else mx.squeeze(x, axis=axes)
