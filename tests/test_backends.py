@@ -195,7 +195,37 @@ def test_numpy_where_bit_select_declines():
     big = np.ones((64, 80), np.float32)
     c = big > 0
     assert S.applies(c[:8, :8], big[:8, :8], 0) is None                # too small to pay
-    assert S.applies(c, big.astype(np.int32), 0) is None                # not float
     assert S.applies(c, big, big.astype(np.float64)) is None            # two dtypes
     assert S.applies(c.astype(np.int8), big, 0) is None                 # cond not bool
     assert S.applies(c, big, True) is None                              # a bool operand
+    assert S.applies(c, big.astype(np.int32), 0.5) is None              # would promote
+    assert S.applies(c, c, 1) is None                                   # int with bools
+    assert S.applies(c, big.astype(np.complex64), 0) is None            # not a real dtype
+    assert S.applies(c, 1, 2) is None                                   # no array operand
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8", "uint32", "uint64", "bool"])
+@pytest.mark.parametrize("case", ["arrays", "scalar_b", "scalar_a", "zero_d", "cond_row", "b_col"])
+def test_numpy_where_bit_select_integers_and_bools(dtype, case):
+    """Integer and bool selects (max pooling's winner index) take the bit select too, bit for
+    bit np.where's result, dtype and shape."""
+    from lucid.backends import numpy_backend as nb
+    from lucid.backends import numpy_select as S
+    rng = np.random.default_rng(len(case) + len(dtype))
+    info = np.iinfo(dtype) if dtype != "bool" else None
+    if info is None:
+        a, b = rng.random((64, 80)) > 0.5, rng.random((64, 80)) > 0.5
+    else:
+        a = rng.integers(info.min, info.max, (64, 80), dtype=dtype, endpoint=True)
+        b = rng.integers(info.min, info.max, (64, 80), dtype=dtype, endpoint=True)
+    c = rng.random((64, 80)) > 0.5
+    if info is None and case in ("scalar_a", "scalar_b"):
+        case = "zero_d"                          # a Python bool operand is declined (above)
+    scalar = 0 if info is None else int(info.max) - 3
+    args = {"arrays": (c, a, b), "scalar_b": (c, a, scalar), "scalar_a": (c, scalar, b),
+            "zero_d": (c, a, np.array(b[0, 0])), "cond_row": (c[:1], a, b),
+            "b_col": (c, a, b[:, :1])}[case]
+    assert S.applies(*args) == np.dtype(dtype)
+    got, want = nb.where(*args), np.where(*args)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
