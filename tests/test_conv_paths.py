@@ -74,7 +74,7 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
     The paths are replaced by recorders returning zeros (the stride phases run, to record their
     sub-convs), so the real sizes cost little."""
     calls, active = [], []
-    conv2d = nb.conv
+    conv2d = nb.conv_table                  # what conv and the recursing paths call
 
     def recording_conv2d(*args):
         active.append(len(calls))
@@ -100,7 +100,7 @@ def test_benchmark_workloads_take_their_paths(numpy_backend, monkeypatch):
             return np.zeros((vol.n, *vol.out, vol.o), dtype=x.dtype)
         return run
 
-    monkeypatch.setattr(nb, "conv", recording_conv2d)
+    monkeypatch.setattr(nb, "conv_table", recording_conv2d)
     monkeypatch.setattr(P, "PATHS", tuple(p._replace(run=recorder(p)) for p in P.PATHS))
     monkeypatch.setattr(P3, "PATHS_3D", tuple(p._replace(run=recorder_3d(p)) for p in P3.PATHS_3D))
     workloads = _bench_workloads()
@@ -162,6 +162,25 @@ CASES = [
     ("flat_dots", _conv(n=1, h=41, w=28, cin=14, cout=4, k=(24, 21), groups=2)),   # grouped
     ("channel_major", _conv(n=129, h=1, w=180, cin=2, cout=4, k=(1, 100), groups=1)),  # 0.997·2^20
     ("row_blocked", _conv(n=130, h=1, w=180, cin=2, cout=4, k=(1, 100), groups=1)),    # 1.004·2^20
+    # batch_inner, a kernel larger than its output, ungrouped: runs of Wo·N (N alone with a
+    # column stride) at least _BI_MIN_RUN and twice kw, and its im2col (C·kh·kw·Ho·Wo·N) within
+    # _BLOCK; else channel_major (or the definition) as before
+    ("batch_inner", _conv(n=16, h=8, w=8, cin=64, cout=32, k=(8, 8), groups=1, lo=(1, 1),
+                          hi=(1, 1))),                                  # the digits CNN's: 48
+    ("channel_major", _conv(n=4, h=8, w=8, cin=64, cout=32, k=(8, 8), groups=1, lo=(1, 1),
+                            hi=(1, 1))),                                # runs of 12
+    ("batch_inner", _conv(n=24, h=4, w=4, cin=17, cout=5, k=(4, 4), groups=1)),     # 24
+    ("channel_major", _conv(n=23, h=4, w=4, cin=17, cout=5, k=(4, 4), groups=1)),   # 23
+    ("batch_inner", _conv(n=2, h=4, w=31, cin=4, cout=15, k=(3, 16), groups=1)),    # 32 = 2·16
+    ("channel_major", _conv(n=2, h=4, w=32, cin=4, cout=15, k=(3, 17), groups=1)),  # 32 < 2·17
+    ("batch_inner", _conv(n=16, h=8, w=8, cin=113, cout=32, k=(8, 8), groups=1, lo=(1, 1),
+                          hi=(1, 1))),                                  # 0.993·2^20
+    ("channel_major", _conv(n=16, h=8, w=8, cin=114, cout=32, k=(8, 8), groups=1, lo=(1, 1),
+                            hi=(1, 1))),                                # 1.002·2^20
+    ("batch_inner", _conv(n=24, h=8, w=8, cin=16, cout=32, k=(6, 6), groups=1, stride=(1, 2),
+                          lo=(1, 1), hi=(1, 1))),                       # strided: runs of N
+    ("definition", _conv(n=23, h=8, w=8, cin=16, cout=32, k=(6, 6), groups=1, stride=(1, 2),
+                         lo=(1, 1), hi=(1, 1))),
     # _BLOCK and _MIN_ROWS for row blocks: more than one block, each of at least 512 rows
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),    # 2 blocks
     ("definition", _conv(n=7, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1)),     # 1 block
@@ -247,8 +266,12 @@ PATH_CASES = [
                            hi=(0, 2), memory="cnhw"), False),
     ("channel_major", _conv(n=4, h=9, w=11, cin=5, cout=12, k=(4, 6), groups=1, stride=(2, 1),
                            dilation=(1, 2), lo=(1, 0), hi=(0, 2), memory="cnhw"), True),
-    ("channel_major", _conv(n=3, h=1, w=30, cin=4, cout=2, k=(1, 20), groups=1, lo=(0, 2),
-                           hi=(0, 1), dilation=(1, 1), memory="cnhw"), True),
+    ("channel_major", _conv(n=2, h=1, w=30, cin=4, cout=2, k=(1, 20), groups=1, lo=(0, 2),
+                           hi=(0, 1), dilation=(1, 1), memory="cnhw"), True),   # runs 28 < 40
+    ("batch_inner", _conv(n=12, h=9, w=11, cin=5, cout=6, k=(5, 8), groups=1, stride=(2, 1),
+                          lo=(1, 0), hi=(0, 2), memory="cnhw"), True),
+    ("batch_inner", _conv(n=12, h=9, w=11, cin=5, cout=6, k=(4, 5), groups=1,
+                          dilation=(2, 2)), False),
     ("row_blocked", _conv(n=8, h=24, w=24, cin=32, cout=8, k=(3, 3), groups=1, lo=(1, 0),
                          hi=(0, 2)), True),
     ("row_blocked", _conv(n=4, h=30, w=30, cin=51, cout=12, k=(3, 3), groups=3, dilation=(2, 1)),
@@ -295,6 +318,24 @@ def test_pointwise_reads_every_memory_order(numpy_backend, monkeypatch, memory):
     np.testing.assert_allclose(y, _definition(x, w, opts, False, monkeypatch), rtol=1e-12,
                                atol=1e-12)
     np.testing.assert_allclose(y, np.einsum("nhwc,oc->nhwo", x, w[:, 0, 0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,pads", [
+    ((3, 6, 7, 20), (17, 3, 3, 20), (1, 1)),          # the definition: an NHWC GEMM result
+    ((3, 6, 7, 4), (5, 3, 3, 4), (1, 1)),             # flat_gemm: channel-major already
+    ((2, 9, 20), (6, 4, 20), (2,)),                   # 1-D, through the 2-D table
+    ((2, 3, 4, 5, 6), (7, 2, 2, 2, 6), (0, 1, 1)),    # 3-D
+])
+def test_conv_results_are_channel_major(numpy_backend, x_shape, w_shape, pads):
+    """``conv`` returns (N, *S_out, O) as a view of (N, O, *S_out) memory, the order of lucid's
+    channels-first tensors, with the values of ``conv_table`` (whatever order that left)."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    r = x.ndim - 2
+    opts = ((1,) * r, pads, pads, (1,) * r, (1,) * r, 1, False)
+    y, y_any = nb.conv(x, w, *opts), nb.conv_table(x, w, *opts)
+    assert np.moveaxis(y, -1, 1).flags.c_contiguous
+    np.testing.assert_array_equal(y, y_any)
 
 
 def test_definition_against_reference(numpy_backend, monkeypatch):

@@ -22,6 +22,7 @@ _BLOCK = 1 << 20        # im2col elements per block (4 MB of float32): stays in 
 _MIN_ROWS = 512         # fewer GEMM rows than this per block and blocking costs more than it saves
 _CM_LONG_ROW = 64       # channel_major: kernel rows at least this long are contiguous enough, or
 _CM_ROWS_PER_OUT = 5    # ... at most this many GEMM rows per output channel (see channel_major)
+_BI_MIN_RUN = 24        # batch_inner: its im2col runs (batch · output columns) at least this long
 
 
 def windows(x, geo):
@@ -125,6 +126,36 @@ def channel_major(x, w, geo):
     if acc is None:                                         # no channels: an empty sum
         return np.zeros((b, ho, wo, o), dtype=np.result_type(x.dtype, w.dtype))
     return acc.reshape(b, ho, wo, o)
+
+
+def batch_inner(x, w, geo):
+    """A weight gradient (a kernel larger than its output, one group) through the forward's
+    im2col order: x (B, H, W, C) is the forward's input seen with its channels as the batch B
+    and its images as the channels C, w (O, kh, kw, C) the output gradient seen the same way.
+    One copy puts x in (C, Hp, Wp, B) order, zero-padded (cheap: x is small next to its
+    im2col); the im2col rows are then (c, i, j) and its columns (p, q, b), so every window
+    copies runs of Wo·B values (B at a stride), the forward's runs of kw·C_in. One GEMM
+    (O, C·kh·kw) @ (C·kh·kw, Ho·Wo·B) gives the result transposed, (O, Ho, Wo, B), which is
+    small. channel_major's runs are kw long; the table gives this path the calls whose runs are
+    at least twice as long (the digits CNN's 16 -> 32 weight gradient: 1.7x channel_major)."""
+    b, h, wd, c = x.shape
+    o, kh, kw = geo.o, geo.kh, geo.kw
+    ho, wo = geo.ho, geo.wo
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    th, tw = geo.pad_lo
+    xp = np.zeros((c, geo.hp, geo.wp, b), dtype=x.dtype)
+    xp[:, th:th + h, tw:tw + wd] = x.transpose(3, 1, 2, 0)
+    s0, s1, s2, s3 = xp.strides
+    cols = as_strided(xp, (c, kh, kw, ho, wo, b), (s0, s1 * dh, s2 * dw, s1 * sh, s2 * sw, s3),
+                      writeable=False).reshape(c * kh * kw, ho * wo * b)
+    wmat = w.transpose(0, 3, 1, 2).reshape(o, c * kh * kw)       # (O, C, kh, kw): its rows' order
+    return (wmat @ cols).reshape(o, ho, wo, b).transpose(3, 1, 2, 0)
+
+
+def batch_inner_run(geo) -> int:
+    """The contiguous runs of batch_inner's im2col copy: B values per output pixel, Wo·B when
+    the window steps one column at a time."""
+    return geo.n * (geo.wo if geo.stride[1] == 1 else 1)
 
 
 def row_blocks(geo) -> list[tuple[int, int, int, int]]:

@@ -21,7 +21,7 @@ def depth_taps(x, w, vol):
     output plane i reads padded input plane i·s + a·d with the 2-D kernel w[:, a], so the planes
     of every image that tap a reads form one batch of N·D_out images of a 2-D call, which takes
     the 2-D table."""
-    from lucid.backends.numpy_backend import conv  # each 2-D call takes the table again
+    from lucid.backends.numpy_backend import conv_table  # each 2-D call takes the table again
     n, _d, h, wd, c = x.shape
     o, kd = w.shape[0], w.shape[1]
     stride, pad_lo, pad_hi = vol.stride, vol.pad_lo, vol.pad_hi
@@ -32,8 +32,8 @@ def depth_taps(x, w, vol):
     out = None
     for a in range(kd):
         planes = x[:, a * dd:a * dd + sd * (do - 1) + 1:sd].reshape(n * do, h, wd, c)
-        part = conv(planes, w[:, a], stride[1:], pad_lo[1:], pad_hi[1:], dilation[1:],
-                    input_dilation[1:], groups, False)
+        part = conv_table(planes, w[:, a], stride[1:], pad_lo[1:], pad_hi[1:], dilation[1:],
+                          input_dilation[1:], groups, False)
         out = part if out is None else np.add(out, part, out=out)
     assert out is not None
     return out.reshape((n, do) + out.shape[1:3] + (o,))
