@@ -326,9 +326,10 @@ def test_pointwise_reads_every_memory_order(numpy_backend, monkeypatch, memory):
     ((2, 9, 20), (6, 4, 20), (2,)),                   # 1-D, through the 2-D table
     ((2, 3, 4, 5, 6), (7, 2, 2, 2, 6), (0, 1, 1)),    # 3-D
 ])
-def test_conv_results_are_channel_major(numpy_backend, x_shape, w_shape, pads):
+def test_conv_results_are_channel_major(numpy_backend, monkeypatch, x_shape, w_shape, pads):
     """``conv`` returns (N, *S_out, O) as a view of (N, O, *S_out) memory, the order of lucid's
-    channels-first tensors, with the values of ``conv_table`` (whatever order that left)."""
+    channels-first tensors, with the values of ``conv_table`` (whatever order that left); a
+    result of _CM_MAX values or more in the order its path left."""
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     r = x.ndim - 2
@@ -336,6 +337,10 @@ def test_conv_results_are_channel_major(numpy_backend, x_shape, w_shape, pads):
     y, y_any = nb.conv(x, w, *opts), nb.conv_table(x, w, *opts)
     assert np.moveaxis(y, -1, 1).flags.c_contiguous
     np.testing.assert_array_equal(y, y_any)
+    monkeypatch.setattr(nb, "_CM_MAX", y.size)
+    y_big = nb.conv(x, w, *opts)
+    assert y_big.strides == y_any.strides
+    np.testing.assert_array_equal(y_big, y_any)
 
 
 def test_definition_against_reference(numpy_backend, monkeypatch):

@@ -199,20 +199,28 @@ def conv(x, w, stride, pad_lo, pad_hi, dilation, input_dilation, groups, flip):
     numbers faster (a 1-D call is offered to the table as a 2-D one of height 1);
     tests/test_conv_paths.py proves each one taken and equal to this.
 
-    The result is a channels-last view of channel-major memory (N, O, *S_out): lucid's tensors
-    are channels-first, so the ops after a conv (its bias, a norm, an activation, a pool) and
-    the gradients coming back through them (channel-major) then share one memory order, where
-    an NHWC result would make every later elementwise op mix two orders. One transposing copy
-    of the output when the path left it NHWC: the digits CNN's NumPy step 1.7 % faster, the
-    demo net's 3 % (interleaved in one process, one thread)."""
+    A result of fewer than ``_CM_MAX`` values is a channels-last view of channel-major memory
+    (N, O, *S_out): lucid's tensors are channels-first, so the ops after a conv (its bias, a
+    norm, an activation, a pool) and the gradients coming back through them (channel-major)
+    then share one memory order, where an NHWC result makes every later elementwise op mix two
+    orders. That costs one transposing copy where the path left NHWC: the digits CNN's NumPy
+    step 2.5-3.5 % faster, the demo net's 3.5 % (interleaved in one process, one thread). A
+    larger result stays as the path left it: its copy runs at memory speed and costs more than
+    it saves (a 32 -> 64 -> 64 conv block on 32x32 maps, batch 32: 5.6 % slower; the
+    benchmark's 'strided 5x5 s2' forward, 2^19 values, 4.5 % slower alone).
+    """
     return _channel_major(conv_table(x, w, stride, pad_lo, pad_hi, dilation, input_dilation,
                                      groups, flip))
 
 
+_CM_MAX = 1 << 19     # conv results below this many values are made channel-major (see conv)
+
+
 def _channel_major(y):
-    """y (N, *S, O) as a view of (N, O, *S) memory: y itself when it is one already."""
+    """y (N, *S, O) as a view of (N, O, *S) memory when it has fewer than _CM_MAX values: y
+    itself when it is one already, or larger."""
     first = np.moveaxis(y, -1, 1)
-    if first.flags.c_contiguous:
+    if first.flags.c_contiguous or y.size >= _CM_MAX:
         return y
     return np.moveaxis(np.ascontiguousarray(first), 1, -1)
 
