@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lucid
 from lucid import backends
@@ -229,3 +231,58 @@ def test_numpy_where_bit_select_integers_and_bools(dtype, case):
     got, want = nb.where(*args), np.where(*args)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+# -- numpy_reshape: the copy of a view with a short last axis --------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_numpy_reshape_short_last_axis_equals_np_reshape(data):
+    """Any transposed view, any reshape of it: the values, shape and dtype of np.reshape, the
+    short-axis copy taken where the view needs a copy and has a short last axis, and a reshape
+    that can be a view still one."""
+    from lucid.backends import numpy_backend as nb
+    from lucid.backends import numpy_reshape as R
+    dims = data.draw(st.lists(st.integers(1, 6), min_size=2, max_size=5))
+    perm = data.draw(st.permutations(range(len(dims))))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64, np.bool_]))
+    base = np.arange(int(np.prod(dims))).reshape(dims).astype(dtype)
+    x = base.transpose(perm)
+    flat = data.draw(st.integers(0, x.ndim - 1))       # merge the last `flat + 1` axes
+    shape = x.shape[:x.ndim - 1 - flat] + (-1,)
+    calls = []
+    real = R.reshape
+
+    def spy(a, s):
+        calls.append(a.shape)
+        return real(a, s)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(R, "MIN_SIZE", 1)
+        m.setattr(R, "reshape", spy)
+        got = nb.reshape(x, shape)
+    want = np.reshape(x, shape)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    short = not x.flags.c_contiguous and x.shape[-1] <= R.SHORT
+    assert bool(calls) == short
+    if np.shares_memory(want, x):                      # NumPy made a view: so does the path
+        assert np.shares_memory(got, x)
+
+
+def test_numpy_reshape_interleave_takes_the_short_axis_copy(monkeypatch):
+    """The 2x2 max pool's backward interleave: the path is taken at its real size."""
+    from lucid.backends import numpy_backend as nb
+    from lucid.backends import numpy_reshape as R
+    stacked = np.random.default_rng(0).standard_normal((2, 2, 64, 32, 4, 4)).astype(np.float32)
+    x = stacked.transpose(2, 3, 4, 0, 5, 1)
+    assert R.applies(x)
+    taken = []
+    real = R.reshape
+    monkeypatch.setattr(R, "reshape", lambda a, s: taken.append(1) or real(a, s))
+    got = nb.reshape(x, (64, 32, 8, 8))
+    assert taken and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, np.reshape(x, (64, 32, 8, 8)))
+    assert not R.applies(np.ones((64, 32, 8, 8)))                       # contiguous
+    assert not R.applies(np.ones((64, 32, 5, 8)).transpose(0, 1, 3, 2))  # a last axis of 5
+    assert not R.applies(x[:2, :2])                                      # below MIN_SIZE

@@ -13,6 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 from lucid import dtypes as _dtypes
 from lucid.backends import numpy_conv_paths as _conv_paths
 from lucid.backends import numpy_malloc as _malloc
+from lucid.backends import numpy_reshape as _reshape
 from lucid.backends import numpy_select as _select
 from lucid.backends.contract import conv_output_size, dilated_size
 
@@ -135,6 +136,10 @@ def cumsum(x, axis):
 
 
 def reshape(x, shape):
+    """np.reshape(x, shape). A copy of a view whose last axis is short goes a last-axis index at
+    a time (``numpy_reshape``: NumPy's own copy loops over that axis innermost)."""
+    if _reshape.applies(x):
+        return _reshape.reshape(x, shape)
     return np.reshape(x, shape)
 
 
