@@ -204,6 +204,9 @@ def test_numpy_where_bit_select_declines():
     assert S.applies(c, c, 1) is None                                   # int with bools
     assert S.applies(c, big.astype(np.complex64), 0) is None            # not a real dtype
     assert S.applies(c, 1, 2) is None                                   # no array operand
+    assert S.applies(c, big.astype(np.int8), 300) is None               # np.where wraps it
+    assert S.applies(c, big.astype(np.uint8), -1) is None
+    assert S.applies(c, big.astype(np.uint8), 255) == np.uint8
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8", "uint32", "uint64", "bool"])

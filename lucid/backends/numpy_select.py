@@ -14,8 +14,9 @@ windows through NumPy's branch.
 
 ``applies`` says when it applies: a bool ``cond`` array and two operands of one float, integer
 or bool dtype (arrays, or a Python number of a kind that NumPy casts to the other operand's
-dtype: an int for integers and floats, a float for floats), with an operand of at least
-``MIN_SIZE`` elements; below that the extra array passes cost more than the branches.
+dtype: an int for floats and, within its range, for integers; a float for floats), with an
+operand of at least ``MIN_SIZE`` elements; below that the extra array passes cost more than
+the branches.
 tests/test_backends.py proves it taken on such calls and bit-equal to ``np.where``.
 """
 
@@ -51,10 +52,18 @@ def applies(cond: Any, a: Any, b: Any) -> np.dtype | None:
     if dt is None or dt.itemsize not in _UINT:
         return None
     for v in (a, b):
-        if type(v) is not np.ndarray and type(v) not in _SCALARS[dt.kind]:
-            return None
+        if type(v) is not np.ndarray:
+            if type(v) not in _SCALARS[dt.kind]:
+                return None
+            if dt.kind in "iu" and not _in_range(v, dt):
+                return None              # np.where wraps such an int into the dtype: its own rule
     # the result is at least as large as the largest operand
     return dt if size >= MIN_SIZE else None
+
+
+def _in_range(v: int, dt: np.dtype) -> bool:
+    info = np.iinfo(dt)
+    return info.min <= v <= info.max
 
 
 def bit_select(cond: np.ndarray, a: Any, b: Any, dtype: np.dtype) -> np.ndarray:
