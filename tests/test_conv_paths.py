@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conv_reference import conv2d_ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lucid
 import lucid.nn.functional as F
@@ -368,6 +370,40 @@ def test_definition_against_reference(numpy_backend, monkeypatch):
                                    _reference(x, w, opts, flip), rtol=1e-10, atol=1e-10,
                                    err_msg=str(kw))
         checked += 1
+
+
+def _flat_geometries():
+    """Stride-1 geometries for the flat paths' shared-pad layout: pads on each side from none
+    to past the kernel's reach (an output wider than the padded row), dilations, 1-row and
+    1-image inputs, and kernels as wide as the padded input."""
+    def build(n, h, w, kh, kw, lo_h, lo_w, hi_h, hi_w, dh, dw, g, cg, og):
+        return _conv(n=n, h=h, w=w, cin=g * cg, cout=g * og, k=(kh, kw), groups=g,
+                     lo=(lo_h, lo_w), hi=(hi_h, hi_w), dilation=(dh, dw))
+    small = st.integers(1, 4)
+    pad = st.integers(0, 5)
+    return st.builds(build, st.integers(1, 3), st.integers(1, 7), st.integers(1, 7), small,
+                     small, pad, pad, pad, pad, st.integers(1, 2), st.integers(1, 2),
+                     st.integers(1, 3), st.integers(1, 2), st.integers(1, 2)).filter(
+        lambda kw: min(_geometry(**kw).ho, _geometry(**kw).wo) >= 1)
+
+
+@settings(max_examples=120, derandomize=True, deadline=None)
+@given(kw=_flat_geometries(), block=st.sampled_from([1 << 20, 1]))
+def test_flat_paths_share_pads_correctly(kw, block):
+    """flat_taps and flat_gemm lay the planes out with shared zero pads (a read left of
+    column 0 lands in the previous row's pad columns, above row 0 in the previous image's pad
+    rows): called directly on any stride-1 geometry, also with one channel per block, each
+    equals the direct reference."""
+    geo = _geometry(**kw)
+    x, w = _arrays(kw, np.random.default_rng(3))
+    opts = _options(kw)
+    want = _reference(x, w, opts, False)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(flat, "_TAP_BLOCK", block)
+        m.setattr(flat, "_COL_BLOCK", block)
+        for run in (flat.flat_taps, flat.flat_gemm):
+            np.testing.assert_allclose(run(x, w, geo), want, rtol=1e-10, atol=1e-10,
+                                       err_msg=f"{run.__name__} {kw}")
 
 
 @pytest.mark.parametrize("block,min_rows", [(1 << 20, 512), (40, 1), (300, 1), (400, 1),

@@ -11,6 +11,7 @@ the call's ``Geometry``, and returns (N, Ho, Wo, O), or None to decline.
 from __future__ import annotations
 
 import builtins
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -32,6 +33,34 @@ def _flat_planes(lead: tuple, p: int, h: int, wd: int, pad_lo, pad_hi, tail: int
     flat = np.zeros(lead + (p * hp * wp + tail,), dtype=dtype)
     planes = flat[..., :p * hp * wp].reshape(lead + (p, hp, wp))
     return flat, planes[..., pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + wd]
+
+
+class _Shared(NamedTuple):
+    """The shared-pad layout of ``_shared_planes``: rows of ``period`` values, images of
+    ``rows`` rows, output (n, ho, wo) computed at flat position n·rows·period + ho·period + wo
+    for ho·period + wo < ``m`` within the last image."""
+    rows: int
+    period: int
+    m: int
+
+
+def _shared_planes(lead: tuple, geo, dtype):
+    """Like ``_flat_planes``, but neighbouring rows and images share their zero pads: a row is
+    W + max(left, right pad) values, so a read left of column 0 lands in the previous row's
+    zero columns; likewise an image is H + max(top, bottom pad) rows after a leading margin.
+    For a 3x3 'same' conv on 32² planes that computes 33² positions per image, not 34².
+    Returns the zeroed buffer (*lead, L), the (*lead, N, H, W) view to copy x into, and the
+    layout. Tap (i, j) of output position q reads q + i·dh·period + j·dw."""
+    (plh, plw), (phh, phw) = geo.pad_lo, geo.pad_hi
+    period = _max(geo.w + _max(plw, phw), geo.wo)
+    rows = _max(geo.h + _max(plh, phh), geo.ho)
+    m = (geo.n - 1) * rows * period + (geo.ho - 1) * period + geo.wo
+    origin = plh * period + plw
+    reach = (geo.kh - 1) * geo.dilation[0] * period + (geo.kw - 1) * geo.dilation[1]
+    flat = np.zeros(lead + (_max(m + reach, origin + geo.n * rows * period),), dtype=dtype)
+    images = flat[..., origin:origin + geo.n * rows * period]
+    inner = images.reshape(lead + (geo.n, rows, period))[..., :geo.h, :geo.w]
+    return flat, inner, _Shared(rows, period, m)
 
 
 def flat_dots(x, w, geo):
@@ -78,25 +107,24 @@ def flat_dots(x, w, geo):
 def flat_taps(x, w, geo):
     """Stride 1, few input channels per group (depthwise, and the input gradient of depthwise).
 
-    A block of channels at a time, each input channel's zero-padded planes (all images end to
-    end) are laid out as one flat row. The output, computed at every position of such a row
-    (rows and columns past Ho, Wo are dropped), is then a weighted sum of shifted contiguous
-    slices of it, one per tap and input channel. Every step is a long contiguous multiply or
-    add over a block that stays in cache, several times faster than a strided reduction; long
-    rows matter, as NumPy's broadcast loops run at half speed on rows of a few thousand.
-    The block buffers are reused, so the only new memory is the output."""
+    A block of channels at a time, each input channel's planes (all images end to end, sharing
+    their zero pads: ``_shared_planes``) are laid out as one flat row. The output, computed at
+    every position of such a row (rows and columns past Ho, Wo are dropped), is then a weighted
+    sum of shifted contiguous slices of it, one per tap and input channel. Every step is a long
+    contiguous multiply or add over a block that stays in cache, several times faster than a
+    strided reduction; long rows matter, as NumPy's broadcast loops run at half speed on rows
+    of a few thousand. The block buffers are reused, so the only new memory is the output."""
     n, h, wd, _c = x.shape
     o, kh, kw, cg = w.shape
-    g, og, ho, wo, hp, wp = geo.groups, geo.og, geo.ho, geo.wo, geo.hp, geo.wp
+    g, og, ho, wo = geo.groups, geo.og, geo.ho, geo.wo
     dilation = geo.dilation
-    size = n * hp * wp
-    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
     dtype = np.result_type(x.dtype, w.dtype)
     xc = x.transpose(3, 0, 1, 2)                # (C, N, H, W): NCHW memory reads whole rows
     wt = w.reshape(g, og, kh, kw, cg)
-    step = _min(g, _max(1, _TAP_BLOCK // (og * m)))
-    # A spare row after the planes: the last output row's dropped columns read past them.
-    planes, inner = _flat_planes((step, cg), n, h, wd, geo.pad_lo, geo.pad_hi, wp, x.dtype)
+    planes, inner, lay = _shared_planes((_min(g, _max(1, _TAP_BLOCK // (og * n * geo.hp
+                                                                        * geo.wp))), cg),
+                                        geo, x.dtype)
+    step, m, period, size = planes.shape[0], lay.m, lay.period, n * lay.rows * lay.period
     acc = np.empty((step, og, size), dtype=dtype)
     tmp = np.empty((step, og, m), dtype=dtype)
     y = np.empty((n, o, ho, wo), dtype=dtype)
@@ -107,7 +135,7 @@ def flat_taps(x, w, geo):
         for ci in range(cg):
             for i in range(kh):
                 for j in range(kw):
-                    s = i * dilation[0] * wp + j * dilation[1]
+                    s = i * dilation[0] * period + j * dilation[1]
                     src = planes[:k, ci, None, s:s + m]                  # (k, 1, m)
                     wv = wt[g0:g0 + k, :, i, j, ci, None]                # (k, og, 1)
                     if ci == i == j == 0:
@@ -116,30 +144,30 @@ def flat_taps(x, w, geo):
                         np.multiply(src, wv, out=t)
                         a += t
         y[:, g0 * og:(g0 + k) * og] = \
-            acc[:k].reshape(k * og, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+            acc[:k].reshape(k * og, n, lay.rows, period)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
     return y.transpose(0, 2, 3, 1)                                     # NHWC view of NCHW
 
 
 def flat_gemm(x, w, geo):
     """Stride 1, few channels per group (grouped convs, Bayar-style 3-channel layers):
-    im2col in channel-major form. Each input channel's zero-padded planes, all images end to
-    end, form one flat row, so the patch row of channel c and tap (i, j) is a shifted contiguous
-    slice of it. A block of columns at a time, one copy gathers those slices (long contiguous
-    runs, where NHWC im2col copies runs of C/g values) and one GEMM per group multiplies them by
-    the (O/g, C/g·kh·kw) weight, writing channel-major output rows; rows and columns past Ho, Wo
-    are dropped at the end. From NCHW memory this also skips the NHWC transpose."""
-    n, h, wd, c = x.shape
+    im2col in channel-major form. Each input channel's planes, all images end to end sharing
+    their zero pads (``_shared_planes``), form one flat row, so the patch row of channel c and
+    tap (i, j) is a shifted contiguous slice of it. A block of columns at a time, one copy
+    gathers those slices (long contiguous runs, where NHWC im2col copies runs of C/g values)
+    and one GEMM per group multiplies them by the (O/g, C/g·kh·kw) weight, writing
+    channel-major output rows; rows and columns past Ho, Wo are dropped at the end. From NCHW
+    memory this also skips the NHWC transpose."""
+    n, c = x.shape[0], x.shape[3]
     o, kh, kw, cg = w.shape
-    g, og, k, ho, wo, hp, wp = geo.groups, geo.og, geo.k, geo.ho, geo.wo, geo.hp, geo.wp
+    g, og, k, ho, wo = geo.groups, geo.og, geo.k, geo.ho, geo.wo
     dilation = geo.dilation
-    size = n * hp * wp
-    m = size - (hp - ho) * wp                   # the last image's dropped rows are not computed
     dtype = np.result_type(x.dtype, w.dtype)
-    planes, inner = _flat_planes((c,), n, h, wd, geo.pad_lo, geo.pad_hi, wp, x.dtype)
-    inner[...] = x.transpose(3, 0, 1, 2)        # the spare row above: see flat_taps
+    planes, inner, lay = _shared_planes((c,), geo, x.dtype)
+    inner[...] = x.transpose(3, 0, 1, 2)
+    m, period = lay.m, lay.period
     wmat = np.ascontiguousarray(w.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3))
     wmat = wmat.reshape(g, og, k)
-    out = np.empty((o, size), dtype=dtype)
+    out = np.empty((o, n * lay.rows * period), dtype=dtype)
     cols_n = _max(1, _COL_BLOCK // (4 * k))
     cols = np.empty((cg, kh, kw, _min(cols_n, m)), dtype=x.dtype)
     sc, sp = planes.strides
@@ -148,13 +176,13 @@ def flat_gemm(x, w, geo):
         for c0 in range(0, m, cols_n):
             mc = _min(cols_n, m - c0)
             taps = as_strided(base[:, c0:], (cg, kh, kw, mc),
-                              (sc, sp * dilation[0] * wp, sp * dilation[1], sp), writeable=False)
+                              (sc, sp * dilation[0] * period, sp * dilation[1], sp),
+                              writeable=False)
             blk = cols[..., :mc]
             np.copyto(blk, taps)
             np.matmul(wmat[gi], blk.reshape(k, mc), out=out[gi * og:(gi + 1) * og, c0:c0 + mc])
-    y = out.reshape(o, n, hp, wp)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
+    y = out.reshape(o, n, lay.rows, period)[:, :, :ho, :wo].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(y).transpose(0, 2, 3, 1)                # NHWC view of NCHW
-
 
 
 def _flat_volumes(x, pad_lo, pad_hi):
