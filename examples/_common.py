@@ -73,12 +73,16 @@ def setup(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 
 def limit_blas_threads(n: int) -> str:
-    """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Measured on an
-    idle 2-core x86 box, NumPy backend, each example's net and batch: the digits CNN's small
-    GEMMs gain nothing from a second thread (4.9-6.5 ms a step on one, 6.0 on two) and lose
-    badly when another process holds the other core, so digits.py uses one; the EEG net
-    (12-13 against 14.5-16.6 ms) and the demo's net (71-74 against 83-94 ms) run ~1.2x faster
-    on two and keep BLAS's default, one thread per core. Returns the line saying so."""
+    """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Measured on a
+    2-core x86 VM, NumPy backend, each example's net and batch: the digits CNN's small GEMMs
+    gain nothing from a second thread (4.9-6.5 ms a step on one, 6.0 on two) and lose badly
+    when another process holds the other core. The demo's net (batch 64) is 7-9 % faster per
+    step on two threads while they run well, but on this VM the two-thread GEMMs fall into
+    stretches ~3x slower (a 7x7 conv's forward 17-19 ms instead of 5.2; steps 100-113 ms
+    instead of 60), starting at random, and `make demo` took 205-283 s on two threads against
+    175-203 s on one (3 seeds each). So digits.py and manipulation_detection.py use one thread;
+    the EEG examples (12-13 against 14.5-16.6 ms a step on two) keep BLAS's default, one
+    thread per core. Returns the line saying so."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
     return f"BLAS threads: {n} (--threads sets them)"

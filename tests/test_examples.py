@@ -109,8 +109,9 @@ def test_examples_reject_bad_epochs(tmp_path):
 
 
 def test_blas_threads_follow_the_example_default_and_the_flag(tmp_path, capsys):
-    """digits.py pins BLAS to one thread (its GEMMs gain nothing from more), --threads sets
-    any count; the other examples leave BLAS's default unless asked."""
+    """digits.py pins BLAS to one thread (its GEMMs gain nothing from more; the demo does too,
+    see test_manipulation), --threads sets any count; example_parser's default leaves BLAS its
+    own unless asked."""
     import _common
     from threadpoolctl import threadpool_info, threadpool_limits
 
