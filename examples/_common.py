@@ -32,10 +32,10 @@ PRECISIONS: dict[str, Any] = {"fp32": None, "bf16": lucid.bfloat16, "fp16": luci
 
 
 def example_parser(doc: str, out: str, quick_help: str,
-                   threads: int | None = None) -> argparse.ArgumentParser:
+                   threads: int | None = 1) -> argparse.ArgumentParser:
     """The flags every example takes: --backend, --epochs, --quick, --out, --seed, --no-compile,
-    --precision, --threads (whose default is ``threads``: None leaves BLAS its own, one
-    thread per core)."""
+    --precision, --threads (whose default is ``threads``: one BLAS thread, see
+    ``limit_blas_threads``; None leaves BLAS its own, one thread per core)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.set_defaults(threads=threads)
     ap.add_argument("--threads", type=int, metavar="N",
@@ -73,16 +73,19 @@ def setup(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 
 def limit_blas_threads(n: int) -> str:
-    """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Measured on a
-    2-core x86 VM, NumPy backend, each example's net and batch: the digits CNN's small GEMMs
-    gain nothing from a second thread (4.9-6.5 ms a step on one, 6.0 on two) and lose badly
-    when another process holds the other core. The demo's net (batch 64) is 7-9 % faster per
+    """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Every example
+    runs on one unless --threads says otherwise; measured on a 2-core x86 VM, NumPy backend,
+    each example's net and batch. The digits CNN's small GEMMs gain nothing from a second
+    thread (4.9-6.5 ms a step on one, 6.0 on two) and lose badly when another process holds
+    the other core. The EEG net's step is the same on both (11.9 against 11.6 ms, medians of
+    30 interleaved), and whole runs were no slower on one (eeg_maxnorm 12.3-13.6 s against
+    13.2-15.8, eeg_finetune 14.3-15.3 against 15.6-16.8). The demo's net is 7-9 % faster per
     step on two threads while they run well, but on this VM the two-thread GEMMs fall into
     stretches ~3x slower (a 7x7 conv's forward 17-19 ms instead of 5.2; steps 100-113 ms
     instead of 60), starting at random, and `make demo` took 205-283 s on two threads against
-    175-203 s on one (3 seeds each). So digits.py and manipulation_detection.py use one thread;
-    the EEG examples (12-13 against 14.5-16.6 ms a step on two) keep BLAS's default, one
-    thread per core. Returns the line saying so."""
+    175-203 s on one. Only MISLnet-128 (--model mislnet) gains from two, about 10 % a step.
+    One thread also leaves a core to the rest of the machine, and to the second rank of
+    distributed_train.py. Returns the line saying so."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
     return f"BLAS threads: {n} (--threads sets them)"

@@ -53,8 +53,7 @@ def load_checkpoint(path: str) -> tuple[nn.Sequential, dict]:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the example; returns accuracy, checkpoint/figure paths and the test set."""
-    args = setup(example_parser(__doc__, "runs/digits", "fewer epochs (seconds)", threads=1),
-                 argv)
+    args = setup(example_parser(__doc__, "runs/digits", "fewer epochs (seconds)"), argv)
     epochs = args.epochs or (4 if args.quick else 8)
     t0 = time.time()
     (xtr, ytr), (xte, yte) = load_digits(args.seed)

@@ -366,9 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
     if argv[:1] == ["predict"]:
         from manipulation_predict import main as predict_main
         return predict_main(argv[1:])
-    # one BLAS thread by default: see limit_blas_threads
-    ap = example_parser(__doc__, "runs/manipulation", "a small run that finishes in < 60 s",
-                        threads=1)
+    ap = example_parser(__doc__, "runs/manipulation", "a small run that finishes in < 60 s")
     ap.add_argument("--task", choices=list(CLASSES), default="all")
     ap.add_argument("--model", choices=list(MODELS), default="demo",
                     help="demo: the scaled-down net on 48×48 patches, Adam (default); mislnet: "

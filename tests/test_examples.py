@@ -109,9 +109,8 @@ def test_examples_reject_bad_epochs(tmp_path):
 
 
 def test_blas_threads_follow_the_example_default_and_the_flag(tmp_path, capsys):
-    """digits.py pins BLAS to one thread (its GEMMs gain nothing from more; the demo does too,
-    see test_manipulation), --threads sets any count; example_parser's default leaves BLAS its
-    own unless asked."""
+    """Every example runs BLAS on one thread unless --threads sets another count (see
+    _common.limit_blas_threads); example_parser(threads=None) leaves BLAS its own."""
     import _common
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -120,14 +119,17 @@ def test_blas_threads_follow_the_example_default_and_the_flag(tmp_path, capsys):
                 if i["user_api"] == "blas" and "numpy" in i["filepath"]}
 
     with threadpool_limits(limits=None):          # restores this process's setting after
+        digits.main(["--backend", "numpy", "--epochs", "1", "--threads", "2",
+                     "--out", str(tmp_path)])
+        assert "BLAS threads: 2 (--threads sets them)" in capsys.readouterr().out
+        assert blas_threads() == {2}
         digits.main(["--backend", "numpy", "--epochs", "1", "--out", str(tmp_path)])
         assert "BLAS threads: 1 (--threads sets them)" in capsys.readouterr().out
         assert blas_threads() == {1}
-        digits.main(["--backend", "numpy", "--epochs", "1", "--threads", "2",
-                     "--out", str(tmp_path)])
-        assert blas_threads() == {2}
-        parser = _common.example_parser("doc", str(tmp_path), "quick")
-        assert parser.parse_args([]).threads is None
+        assert _common.example_parser("doc", str(tmp_path), "quick").parse_args([]).threads == 1
+        own = _common.example_parser("doc", str(tmp_path), "quick", threads=None)
+        assert own.parse_args([]).threads is None
+        assert own.parse_args(["--threads", "3"]).threads == 3
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")          # float16 overflow, then backoff

@@ -43,7 +43,7 @@ def quick_run(tmp_path_factory):
 
     from threadpoolctl import threadpool_limits
     buf = io.StringIO()
-    # (the demo pins BLAS to one thread; the context gives this process its own count back)
+    # (the examples pin BLAS to one thread; the context gives this process its own count back)
     with lucid.using_backend("numpy"), redirect_stdout(buf), threadpool_limits(limits=None):
         result = md.main(["--backend", "numpy", "--quick", "--out", str(out)])
     result["stdout"] = buf.getvalue()
@@ -62,7 +62,7 @@ def test_quick_five_class_floor_figures_and_reload(quick_run):
     out = result["stdout"]
     assert out.rstrip().splitlines()[-1] == f"test accuracy: {result['accuracy']:.3f}"
     assert "per-class test accuracy" in out and "per-image test accuracy" in out
-    assert "BLAS threads: 1 (--threads sets them)" in out      # the demo's default
+    assert "BLAS threads: 1 (--threads sets them)" in out      # the examples' default
     with lucid.using_backend("numpy"):
         model, meta = md.load_checkpoint(result["checkpoint"])
         acc = float((predict(model, result["x_test"]) == result["y_test"]).mean())
