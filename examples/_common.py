@@ -74,18 +74,11 @@ def setup(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 def limit_blas_threads(n: int) -> str:
     """Run the BLAS that NumPy calls on n threads from now on (threadpoolctl). Every example
-    runs on one unless --threads says otherwise; measured on a 2-core x86 VM, NumPy backend,
-    each example's net and batch. The digits CNN's small GEMMs gain nothing from a second
-    thread (4.9-6.5 ms a step on one, 6.0 on two) and lose badly when another process holds
-    the other core. The EEG net's step is the same on both (11.9 against 11.6 ms, medians of
-    30 interleaved), and whole runs were no slower on one (eeg_maxnorm 12.3-13.6 s against
-    13.2-15.8, eeg_finetune 14.3-15.3 against 15.6-16.8). The demo's net is 7-9 % faster per
-    step on two threads while they run well, but on this VM the two-thread GEMMs fall into
-    stretches ~3x slower (a 7x7 conv's forward 17-19 ms instead of 5.2; steps 100-113 ms
-    instead of 60), starting at random, and `make demo` took 205-283 s on two threads against
-    175-203 s on one. Only MISLnet-128 (--model mislnet) gains from two, about 10 % a step.
-    One thread also leaves a core to the rest of the machine, and to the second rank of
-    distributed_train.py. Returns the line saying so."""
+    runs on one unless --threads says otherwise: on a 2-core box a second thread bought the
+    examples' nets 0-9 % a step, and two-thread GEMMs fell at random into stretches ~3x slower
+    (``make demo``: 205-283 s on two threads, 175-203 s on one); only --model mislnet gains
+    ~10 % from two. The measurements: docs/speed.md, "BLAS threads". Returns the line saying
+    so."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
     return f"BLAS threads: {n} (--threads sets them)"
